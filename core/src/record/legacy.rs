@@ -1,0 +1,266 @@
+//! The legacy Python server's log lines (`EchoServer.py`), read into [`Record`]s.
+//!
+//! A line is `TIMESTAMP::LEVEL::LOGGER::MESSAGE`, e.g.
+//! `2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: hello`.
+//! The message is everything after the third `::`, so it may hold `::` itself. Messages map
+//! to events as PRODUCT.md "archive" says:
+//!
+//! - `Client[ADDR] Echo: TEXT` is `echo` with peer `ADDR` and message `TEXT`; with an empty
+//!   `TEXT` (the seed logged one at each disconnect) it is `closed`;
+//! - `EchoServer Listening on HOST:PORT` is `listening` with `addr` `HOST:PORT`;
+//! - anything else is `log` with the whole message.
+//!
+//! The seed logged raw chunks that could hold newlines, so a line that does not start with a
+//! timestamp continues the previous record's message. Records are therefore *logical*
+//! records: a timestamped line plus any continuation lines after it, joined with `\n` (they
+//! are contiguous in the file, so a reader can hand [`parse`] one slice). [`is_record_start`]
+//! tells where one begins. A logical record whose echo text is empty on its first line but
+//! continues is an `echo` (its message starts with `\n`), not a `closed`.
+//!
+//! Legacy timestamps carry no zone and are kept as written ([`crate::time::Zone::Unspecified`]).
+
+use super::{Event, Level, ParseError, ParseErrorKind, Record};
+use crate::time::Timestamp;
+
+/// Length of the legacy timestamp, `YYYY-MM-DDTHH:MM:SS.mmm`.
+const TS_LEN: usize = 23;
+
+/// Whether `line` begins a new legacy record (a timestamp followed by `::`); other lines
+/// continue the previous record's message.
+pub fn is_record_start(line: &[u8]) -> bool {
+    line.len() >= TS_LEN + 2
+        && &line[TS_LEN..TS_LEN + 2] == b"::"
+        && Timestamp::parse(&line[..TS_LEN]).is_ok()
+}
+
+/// Reads one logical legacy record: a timestamped line, optionally followed by `\n` and
+/// continuation lines. One trailing `\n` or `\r\n` is ignored.
+///
+/// The peer (`('127.0.0.1', 5555)` becomes `127.0.0.1:5555`) is written into `scratch`,
+/// which must hold at least 64 bytes; everything else borrows from `text`.
+pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, ParseError> {
+    let err = |kind, offset| Err(ParseError { kind, offset });
+    let text = strip_newline(text);
+    if text.is_empty() {
+        return err(ParseErrorKind::Empty, 0);
+    }
+    if !is_record_start(text) {
+        return err(ParseErrorKind::BadTimestamp, 0);
+    }
+    let Ok(ts) = Timestamp::parse(&text[..TS_LEN]) else {
+        return err(ParseErrorKind::BadTimestamp, 0);
+    };
+    let rest = &text[TS_LEN + 2..];
+    let level_end = find(rest, b"::").ok_or(ParseError {
+        kind: ParseErrorKind::MissingField("level"),
+        offset: TS_LEN + 2,
+    })?;
+    let level = core::str::from_utf8(&rest[..level_end])
+        .ok()
+        .and_then(Level::from_name_loose)
+        .ok_or(ParseError {
+            kind: ParseErrorKind::UnknownLevel,
+            offset: TS_LEN + 2,
+        })?;
+    let after_level = &rest[level_end + 2..];
+    let msg_at = TS_LEN + 2 + level_end + 2;
+    let logger_end = find(after_level, b"::").ok_or(ParseError {
+        kind: ParseErrorKind::MissingField("msg"),
+        offset: msg_at,
+    })?;
+    let message = &after_level[logger_end + 2..];
+    let msg_at = msg_at + logger_end + 2;
+    if let Err(e) = core::str::from_utf8(message) {
+        return err(ParseErrorKind::BadUtf8, msg_at + e.valid_up_to());
+    }
+
+    if let Some(r) = client_echo(ts, level, message, scratch) {
+        return Ok(r);
+    }
+    if let Some(addr) = message.strip_prefix(b"EchoServer Listening on ") {
+        // NOTE: `message` was checked to be UTF-8 above; a suffix of it after ASCII is too.
+        let addr = core::str::from_utf8(addr).unwrap_or_default();
+        return Ok(Record {
+            addr: Some(addr),
+            ..Record::new(ts, level, Event::Listening)
+        });
+    }
+    Ok(Record {
+        msg: Some(message),
+        ..Record::new(ts, level, Event::Log)
+    })
+}
+
+/// `Client[('127.0.0.1', 5555)] Echo: TEXT` as an echo (or closed) record.
+fn client_echo<'a>(
+    ts: Timestamp,
+    level: Level,
+    message: &'a [u8],
+    scratch: &'a mut [u8],
+) -> Option<Record<'a>> {
+    let inner = message.strip_prefix(b"Client[")?;
+    let close = find(inner, b"] Echo: ").or_else(|| {
+        // "Echo: " with nothing after it may have lost its trailing space.
+        (inner.ends_with(b"] Echo:")).then(|| inner.len() - 7)
+    })?;
+    let peer = python_address(&inner[..close], scratch)?;
+    let text = inner.get(close + 8..).unwrap_or(b"");
+    let event = if text.is_empty() {
+        Event::Closed
+    } else {
+        Event::Echo
+    };
+    let msg = (event == Event::Echo).then_some(text);
+    Some(Record {
+        peer: Some(peer),
+        msg,
+        ..Record::new(ts, level, event)
+    })
+}
+
+/// `('127.0.0.1', 5555)` or `('::1', 5555, 0, 0)` to `127.0.0.1:5555` / `[::1]:5555`.
+fn python_address<'a>(tuple: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
+    let tuple = tuple.strip_prefix(b"(")?.strip_suffix(b")")?;
+    let quote = *tuple.first()?;
+    if quote != b'\'' && quote != b'"' {
+        return None;
+    }
+    let host_end = tuple[1..].iter().position(|&b| b == quote)? + 1;
+    let host = &tuple[1..host_end];
+    let after = tuple[host_end + 1..].strip_prefix(b",")?;
+    let after = after.strip_prefix(b" ").unwrap_or(after);
+    let port_end = after.iter().position(|&b| b == b',').unwrap_or(after.len());
+    let port = &after[..port_end];
+    if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if host.is_empty()
+        || !host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b".:-%_".contains(&b))
+    {
+        return None;
+    }
+    let v6 = host.contains(&b':');
+    let len = host.len() + port.len() + 1 + if v6 { 2 } else { 0 };
+    let out = scratch.get_mut(..len)?;
+    let mut pos = 0;
+    let mut put = |bytes: &[u8]| {
+        out[pos..pos + bytes.len()].copy_from_slice(bytes);
+        pos += bytes.len();
+    };
+    if v6 {
+        put(b"[");
+    }
+    put(host);
+    if v6 {
+        put(b"]");
+    }
+    put(b":");
+    put(port);
+    core::str::from_utf8(out).ok()
+}
+
+fn strip_newline(text: &[u8]) -> &[u8] {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    text.strip_suffix(b"\r").unwrap_or(text)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Zone;
+
+    fn parse_str(line: &str) -> Record<'static> {
+        let line: &'static [u8] =
+            std::boxed::Box::leak(line.as_bytes().to_vec().into_boxed_slice());
+        let scratch = std::boxed::Box::leak(std::vec![0u8; 128].into_boxed_slice());
+        parse(line, scratch).unwrap()
+    }
+
+    #[test]
+    fn echo_line() {
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: hello\n",
+        );
+        assert_eq!(r.event, Event::Echo);
+        assert_eq!(r.level, Level::Info);
+        assert_eq!(r.peer, Some("127.0.0.1:5555"));
+        assert_eq!(r.msg, Some(&b"hello"[..]));
+        assert_eq!(r.ts.zone(), Zone::Unspecified);
+    }
+
+    #[test]
+    fn message_may_hold_double_colons() {
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::WARNING::root::Client[('::1', 5555, 0, 0)] Echo: a::b::c",
+        );
+        assert_eq!(r.peer, Some("[::1]:5555"));
+        assert_eq!(r.msg, Some(&b"a::b::c"[..]));
+        assert_eq!(r.level, Level::Warn);
+    }
+
+    #[test]
+    fn empty_echo_is_closed() {
+        let r =
+            parse_str("2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: ");
+        assert_eq!(r.event, Event::Closed);
+        assert_eq!(r.msg, None);
+        let r = parse_str("2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo:");
+        assert_eq!(r.event, Event::Closed);
+    }
+
+    #[test]
+    fn continued_empty_echo_is_an_echo() {
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: \nmore",
+        );
+        assert_eq!(r.event, Event::Echo);
+        assert_eq!(r.msg, Some(&b"\nmore"[..]));
+    }
+
+    #[test]
+    fn listening_and_other_lines() {
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::INFO::root::EchoServer Listening on localhost:5555",
+        );
+        assert_eq!(r.event, Event::Listening);
+        assert_eq!(r.addr, Some("localhost:5555"));
+        let r = parse_str("2023-05-01T12:00:00.123::CRITICAL::root::something broke");
+        assert_eq!(r.event, Event::Log);
+        assert_eq!(r.level, Level::Error);
+        assert_eq!(r.msg, Some(&b"something broke"[..]));
+    }
+
+    #[test]
+    fn record_starts() {
+        assert!(is_record_start(b"2023-05-01T12:00:00.123::INFO::root::x"));
+        assert!(!is_record_start(b"continued text"));
+        assert!(!is_record_start(b"2023-05-01T12:00:00.123 INFO"));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let mut s = [0u8; 64];
+        assert_eq!(
+            parse(b"2023-05-01T12:00:00.123::INFO", &mut s)
+                .unwrap_err()
+                .kind,
+            ParseErrorKind::MissingField("level")
+        );
+        assert_eq!(
+            parse(b"2023-05-01T12:00:00.123::LOUD::root::x", &mut s)
+                .unwrap_err()
+                .kind,
+            ParseErrorKind::UnknownLevel
+        );
+        assert_eq!(
+            parse(b"hello", &mut s).unwrap_err().kind,
+            ParseErrorKind::BadTimestamp
+        );
+    }
+}

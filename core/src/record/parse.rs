@@ -1,0 +1,804 @@
+//! The JSON Lines reader: one line back into a [`Record`].
+//!
+//! Strict where it matters (valid JSON, UTF-8 strings, known level/event/reason names, no
+//! duplicate keys, nothing after the object) and tolerant where a newer writer may differ
+//! (unknown keys are skipped, `null` means absent). No recursion: nested values of unknown
+//! keys are skipped with a depth counter.
+
+use core::fmt;
+
+use super::{Event, Level, Proto, Reason, Record, Totals};
+use crate::time::Timestamp;
+
+/// Why a line is not a record, and where (byte offset into the line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ParseError {
+    /// What is wrong.
+    pub kind: ParseErrorKind,
+    /// Byte offset in the line where it was found.
+    pub offset: usize,
+}
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// The line is empty or blank.
+    Empty,
+    /// The line does not hold a JSON object.
+    NotAnObject,
+    /// The line ends inside the object (a torn write).
+    Truncated,
+    /// A character that JSON does not allow here.
+    Syntax,
+    /// A bad `\` escape in a string.
+    BadEscape,
+    /// A string is not valid UTF-8.
+    BadUtf8,
+    /// A raw control character inside a string.
+    ControlCharacter,
+    /// A number is not a non-negative integer that fits 64 bits.
+    BadNumber,
+    /// A key appears twice.
+    DuplicateKey(&'static str),
+    /// A field has the wrong JSON type.
+    WrongType(&'static str),
+    /// A required field is missing.
+    MissingField(&'static str),
+    /// `ts` is not an RFC 3339 millisecond timestamp.
+    BadTimestamp,
+    /// `level` is not a known level.
+    UnknownLevel,
+    /// `event` is not a known event.
+    UnknownEvent,
+    /// `proto` is not `tcp` or `udp`.
+    UnknownProto,
+    /// `reason` is not a known reason.
+    UnknownReason,
+    /// `msg_hex` is not an even number of hex digits.
+    BadHex,
+    /// Both `msg` and `msg_hex` are present.
+    MsgAndMsgHex,
+    /// Something other than white space follows the object.
+    TrailingCharacters,
+    /// Nesting deeper than the parser follows (in an unknown key's value).
+    TooDeep,
+    /// The scratch buffer is smaller than the line (a caller error).
+    ScratchTooSmall,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.kind, self.offset + 1)
+    }
+}
+
+impl fmt::Display for ParseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ParseErrorKind::*;
+        match self {
+            Empty => f.write_str("empty line"),
+            NotAnObject => f.write_str("not a JSON object"),
+            Truncated => f.write_str("line ends inside the record (torn write?)"),
+            Syntax => f.write_str("invalid JSON"),
+            BadEscape => f.write_str("invalid escape in a string"),
+            BadUtf8 => f.write_str("string is not valid UTF-8"),
+            ControlCharacter => f.write_str("raw control character in a string"),
+            BadNumber => f.write_str("number is not an unsigned 64-bit integer"),
+            DuplicateKey(k) => write!(f, "duplicate field `{k}`"),
+            WrongType(k) => write!(f, "field `{k}` has the wrong type"),
+            MissingField(k) => write!(f, "missing field `{k}`"),
+            BadTimestamp => f.write_str("`ts` is not an RFC 3339 millisecond timestamp"),
+            UnknownLevel => f.write_str("unknown `level`"),
+            UnknownEvent => f.write_str("unknown `event`"),
+            UnknownProto => f.write_str("unknown `proto`"),
+            UnknownReason => f.write_str("unknown `reason`"),
+            BadHex => f.write_str("`msg_hex` is not lowercase hex pairs"),
+            MsgAndMsgHex => f.write_str("both `msg` and `msg_hex`"),
+            TrailingCharacters => f.write_str("characters after the record"),
+            TooDeep => f.write_str("nesting too deep"),
+            ScratchTooSmall => f.write_str("scratch buffer smaller than the line"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// How deep the skipper follows nested arrays/objects of unknown keys.
+const MAX_DEPTH: u32 = 64;
+
+impl<'a> Record<'a> {
+    /// Reads one JSON Lines record. `line` may end with `\n` or `\r\n`.
+    ///
+    /// Strings holding escapes, and `msg_hex`, are decoded into `scratch`, which must be at
+    /// least as long as `line`; strings without escapes borrow from `line` (no copy).
+    pub fn parse(line: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, ParseError> {
+        if scratch.len() < line.len() {
+            return Err(ParseError {
+                kind: ParseErrorKind::ScratchTooSmall,
+                offset: 0,
+            });
+        }
+        Parser {
+            line,
+            pos: 0,
+            scratch,
+        }
+        .record()
+    }
+}
+
+/// A decoded JSON string: borrowed from the line, or unescaped into scratch.
+type Str<'a> = &'a [u8];
+
+struct Parser<'a> {
+    line: &'a [u8],
+    pos: usize,
+    /// The unused tail of the caller's scratch buffer.
+    scratch: &'a mut [u8],
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    ts: Option<Timestamp>,
+    level: Option<Level>,
+    event: Option<Event>,
+    conn: Option<Option<u64>>,
+    peer: Option<Option<&'a str>>,
+    proto: Option<Option<Proto>>,
+    addr: Option<Option<&'a str>>,
+    msg: Option<Option<&'a [u8]>>,
+    msg_hex: Option<Option<&'a [u8]>>,
+    partial: Option<bool>,
+    reason: Option<Option<Reason>>,
+    bytes_in: Option<Option<u64>>,
+    bytes_out: Option<Option<u64>>,
+    totals: [Option<Option<u64>>; 6],
+}
+
+const TOTAL_KEYS: [&str; 6] = [
+    "conns",
+    "rejected",
+    "echoes",
+    "refused_port",
+    "refused_rate",
+    "refused_busy",
+];
+
+/// Stores `value` in `slot`, refusing a second value for the same key.
+fn set<T>(slot: &mut Option<T>, value: T, key: &'static str, at: usize) -> Result<(), ParseError> {
+    if slot.is_some() {
+        return Err(ParseError {
+            kind: ParseErrorKind::DuplicateKey(key),
+            offset: at,
+        });
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'a> Parser<'a> {
+    fn err<T>(&self, kind: ParseErrorKind) -> Result<T, ParseError> {
+        Err(ParseError {
+            kind,
+            offset: self.pos,
+        })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.line.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `c` (after white space), or fails with `Syntax` / `Truncated`.
+    fn expect(&mut self, c: u8) -> Result<(), ParseError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b) if b == c => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => self.err(ParseErrorKind::Syntax),
+            None => self.err(ParseErrorKind::Truncated),
+        }
+    }
+
+    fn record(mut self) -> Result<Record<'a>, ParseError> {
+        self.skip_ws();
+        match self.peek() {
+            None => return self.err(ParseErrorKind::Empty),
+            Some(b'{') => self.pos += 1,
+            Some(_) => return self.err(ParseErrorKind::NotAnObject),
+        }
+        let mut f = Fields::default();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                let key_at = self.pos;
+                if self.peek() != Some(b'"') {
+                    return self.err(if self.peek().is_none() {
+                        ParseErrorKind::Truncated
+                    } else {
+                        ParseErrorKind::Syntax
+                    });
+                }
+                let key = self.string()?;
+                self.expect(b':')?;
+                self.skip_ws();
+                self.field(&mut f, key, key_at)?;
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some(_) => return self.err(ParseErrorKind::Syntax),
+                    None => return self.err(ParseErrorKind::Truncated),
+                }
+            }
+        }
+        self.skip_ws();
+        if self.pos != self.line.len() {
+            return self.err(ParseErrorKind::TrailingCharacters);
+        }
+        self.finish(f)
+    }
+
+    fn finish(&self, f: Fields<'a>) -> Result<Record<'a>, ParseError> {
+        let missing = |k| ParseError {
+            kind: ParseErrorKind::MissingField(k),
+            offset: self.pos,
+        };
+        let msg = match (f.msg.flatten(), f.msg_hex.flatten()) {
+            (Some(_), Some(_)) => return self.err(ParseErrorKind::MsgAndMsgHex),
+            (m, None) | (None, m) => m,
+        };
+        let totals = if f.totals.iter().any(|t| t.flatten().is_some()) {
+            let v = |i: usize| f.totals[i].flatten().unwrap_or(0);
+            Some(Totals {
+                conns: v(0),
+                rejected: v(1),
+                echoes: v(2),
+                refused_port: v(3),
+                refused_rate: v(4),
+                refused_busy: v(5),
+            })
+        } else {
+            None
+        };
+        Ok(Record {
+            ts: f.ts.ok_or_else(|| missing("ts"))?,
+            level: f.level.ok_or_else(|| missing("level"))?,
+            event: f.event.ok_or_else(|| missing("event"))?,
+            conn: f.conn.flatten(),
+            peer: f.peer.flatten(),
+            proto: f.proto.flatten(),
+            addr: f.addr.flatten(),
+            msg,
+            partial: f.partial.unwrap_or(false),
+            reason: f.reason.flatten(),
+            bytes_in: f.bytes_in.flatten(),
+            bytes_out: f.bytes_out.flatten(),
+            totals,
+        })
+    }
+
+    /// Reads the value of `key` into `f`.
+    fn field(&mut self, f: &mut Fields<'a>, key: Str<'a>, at: usize) -> Result<(), ParseError> {
+        let value_at = self.pos;
+        let bad = |kind| {
+            Err(ParseError {
+                kind,
+                offset: value_at,
+            })
+        };
+        match key {
+            b"ts" => {
+                let s = self.required_string("ts")?;
+                match Timestamp::parse(s) {
+                    Ok(t) => set(&mut f.ts, t, "ts", at),
+                    Err(_) => bad(ParseErrorKind::BadTimestamp),
+                }
+            }
+            b"level" => {
+                let s = self.required_string("level")?;
+                match Level::from_record_name(s) {
+                    Some(l) => set(&mut f.level, l, "level", at),
+                    None => bad(ParseErrorKind::UnknownLevel),
+                }
+            }
+            b"event" => {
+                let s = self.required_string("event")?;
+                match Event::from_name(s) {
+                    Some(e) => set(&mut f.event, e, "event", at),
+                    None => bad(ParseErrorKind::UnknownEvent),
+                }
+            }
+            b"conn" => {
+                let v = self.optional_number("conn")?;
+                set(&mut f.conn, v, "conn", at)
+            }
+            b"peer" => {
+                let v = self.optional_text("peer")?;
+                set(&mut f.peer, v, "peer", at)
+            }
+            b"proto" => {
+                let v = match self.optional_string("proto")? {
+                    None => None,
+                    Some(s) => match Proto::from_name(s) {
+                        Some(p) => Some(p),
+                        None => return bad(ParseErrorKind::UnknownProto),
+                    },
+                };
+                set(&mut f.proto, v, "proto", at)
+            }
+            b"addr" => {
+                let v = self.optional_text("addr")?;
+                set(&mut f.addr, v, "addr", at)
+            }
+            b"msg" => {
+                let v = self.optional_string("msg")?;
+                set(&mut f.msg, v, "msg", at)
+            }
+            b"msg_hex" => {
+                let v = match self.optional_string("msg_hex")? {
+                    None => None,
+                    Some(hex) => Some(self.decode_hex(hex, value_at)?),
+                };
+                set(&mut f.msg_hex, v, "msg_hex", at)
+            }
+            b"partial" => {
+                let v = match self.literal()? {
+                    Literal::True => true,
+                    Literal::False | Literal::Null => false,
+                    Literal::Other => return bad(ParseErrorKind::WrongType("partial")),
+                };
+                set(&mut f.partial, v, "partial", at)
+            }
+            b"reason" => {
+                let v = match self.optional_string("reason")? {
+                    None => None,
+                    Some(s) => match Reason::from_name(s) {
+                        Some(r) => Some(r),
+                        None => return bad(ParseErrorKind::UnknownReason),
+                    },
+                };
+                set(&mut f.reason, v, "reason", at)
+            }
+            b"bytes_in" => {
+                let v = self.optional_number("bytes_in")?;
+                set(&mut f.bytes_in, v, "bytes_in", at)
+            }
+            b"bytes_out" => {
+                let v = self.optional_number("bytes_out")?;
+                set(&mut f.bytes_out, v, "bytes_out", at)
+            }
+            other => {
+                if let Some(i) = TOTAL_KEYS.iter().position(|k| k.as_bytes() == other) {
+                    let v = self.optional_number(TOTAL_KEYS[i])?;
+                    set(&mut f.totals[i], v, TOTAL_KEYS[i], at)
+                } else {
+                    self.skip_value()
+                }
+            }
+        }
+    }
+
+    fn required_string(&mut self, key: &'static str) -> Result<Str<'a>, ParseError> {
+        match self.peek() {
+            Some(b'"') => self.string(),
+            None => self.err(ParseErrorKind::Truncated),
+            Some(_) => self.err(ParseErrorKind::WrongType(key)),
+        }
+    }
+
+    fn optional_string(&mut self, key: &'static str) -> Result<Option<Str<'a>>, ParseError> {
+        match self.peek() {
+            Some(b'n') => match self.literal()? {
+                Literal::Null => Ok(None),
+                _ => self.err(ParseErrorKind::WrongType(key)),
+            },
+            _ => self.required_string(key).map(Some),
+        }
+    }
+
+    fn optional_text(&mut self, key: &'static str) -> Result<Option<&'a str>, ParseError> {
+        let at = self.pos;
+        match self.optional_string(key)? {
+            None => Ok(None),
+            // Strings were checked to be UTF-8 when read.
+            Some(s) => core::str::from_utf8(s).map(Some).map_err(|_| ParseError {
+                kind: ParseErrorKind::BadUtf8,
+                offset: at,
+            }),
+        }
+    }
+
+    fn optional_number(&mut self, key: &'static str) -> Result<Option<u64>, ParseError> {
+        match self.peek() {
+            Some(b'0'..=b'9') => self.number().map(Some),
+            Some(b'n') => match self.literal()? {
+                Literal::Null => Ok(None),
+                _ => self.err(ParseErrorKind::WrongType(key)),
+            },
+            Some(b'-') => self.err(ParseErrorKind::BadNumber),
+            None => self.err(ParseErrorKind::Truncated),
+            Some(_) => self.err(ParseErrorKind::WrongType(key)),
+        }
+    }
+
+    /// An unsigned integer without sign, fraction or exponent.
+    fn number(&mut self) -> Result<u64, ParseError> {
+        let start = self.pos;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(ParseError {
+                    kind: ParseErrorKind::BadNumber,
+                    offset: start,
+                })?;
+            self.pos += 1;
+        }
+        let leading_zero = self.line[start] == b'0' && self.pos - start > 1;
+        if leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return Err(ParseError {
+                kind: ParseErrorKind::BadNumber,
+                offset: start,
+            });
+        }
+        Ok(n)
+    }
+
+    fn literal(&mut self) -> Result<Literal, ParseError> {
+        let rest = &self.line[self.pos..];
+        for (text, lit) in [
+            (&b"true"[..], Literal::True),
+            (b"false", Literal::False),
+            (b"null", Literal::Null),
+        ] {
+            if rest.starts_with(text) {
+                self.pos += text.len();
+                return Ok(lit);
+            }
+            if text.starts_with(rest) && !rest.is_empty() {
+                return self.err(ParseErrorKind::Truncated);
+            }
+        }
+        match rest.first() {
+            None => self.err(ParseErrorKind::Truncated),
+            Some(b'"' | b'-' | b'0'..=b'9' | b'[' | b'{') => Ok(Literal::Other),
+            Some(_) => self.err(ParseErrorKind::Syntax),
+        }
+    }
+
+    /// Reads a JSON string starting at `"`; returns its decoded bytes (valid UTF-8).
+    fn string(&mut self) -> Result<Str<'a>, ParseError> {
+        let open = self.pos;
+        self.pos += 1;
+        let body = &self.line[self.pos..];
+        // Fast path: no escape before the closing quote, so borrow from the line.
+        let stop = memchr::memchr2(b'"', b'\\', body);
+        let Some(stop) = stop else {
+            self.pos = self.line.len();
+            return self.err(ParseErrorKind::Truncated);
+        };
+        if body[stop] == b'"' {
+            let s = &body[..stop];
+            self.check_text(s, self.pos)?;
+            self.pos += stop + 1;
+            return Ok(s);
+        }
+        self.pos = open;
+        self.unescape()
+    }
+
+    /// Checks that a raw string run is UTF-8 and holds no control character.
+    fn check_text(&self, s: &[u8], at: usize) -> Result<(), ParseError> {
+        if let Some(i) = s.iter().position(|&b| b < 0x20) {
+            return Err(ParseError {
+                kind: ParseErrorKind::ControlCharacter,
+                offset: at + i,
+            });
+        }
+        if let Err(e) = core::str::from_utf8(s) {
+            return Err(ParseError {
+                kind: ParseErrorKind::BadUtf8,
+                offset: at + e.valid_up_to(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes a string with escapes into scratch. `self.pos` is at the opening quote.
+    fn unescape(&mut self) -> Result<Str<'a>, ParseError> {
+        self.pos += 1;
+        let scratch = core::mem::take(&mut self.scratch);
+        let mut n = 0;
+        loop {
+            let body = &self.line[self.pos..];
+            let Some(stop) = memchr::memchr2(b'"', b'\\', body) else {
+                self.pos = self.line.len();
+                return self.err(ParseErrorKind::Truncated);
+            };
+            let run = &body[..stop];
+            self.check_text(run, self.pos)?;
+            // Decoded text is never longer than its escaped form and scratch >= line, but a
+            // hex-decoded `msg_hex` also takes scratch, so check rather than trust that.
+            let Some(dst) = scratch.get_mut(n..n + run.len()) else {
+                return self.err(ParseErrorKind::ScratchTooSmall);
+            };
+            dst.copy_from_slice(run);
+            n += run.len();
+            self.pos += stop;
+            if body[stop] == b'"' {
+                self.pos += 1;
+                break;
+            }
+            // A backslash escape.
+            let esc_at = self.pos;
+            let bad = ParseError {
+                kind: ParseErrorKind::BadEscape,
+                offset: esc_at,
+            };
+            let Some(&e) = self.line.get(self.pos + 1) else {
+                return self.err(ParseErrorKind::Truncated);
+            };
+            self.pos += 2;
+            let byte = match e {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'u' => {
+                    let c = self.unicode_escape().map_err(|k| ParseError {
+                        kind: k,
+                        offset: esc_at,
+                    })?;
+                    let Some(dst) = scratch.get_mut(n..n + c.len_utf8()) else {
+                        return self.err(ParseErrorKind::ScratchTooSmall);
+                    };
+                    c.encode_utf8(dst);
+                    n += c.len_utf8();
+                    continue;
+                }
+                _ => return Err(bad),
+            };
+            let Some(dst) = scratch.get_mut(n) else {
+                return self.err(ParseErrorKind::ScratchTooSmall);
+            };
+            *dst = byte;
+            n += 1;
+        }
+        let (decoded, rest) = scratch.split_at_mut(n);
+        self.scratch = rest;
+        Ok(decoded)
+    }
+
+    /// Reads the hex digits after `\u` (and a low surrogate's `\uXXXX` after a high one).
+    fn unicode_escape(&mut self) -> Result<char, ParseErrorKind> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xd800..=0xdbff => {
+                if self.line.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                    return Err(ParseErrorKind::BadEscape);
+                }
+                self.pos += 2;
+                let low = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return Err(ParseErrorKind::BadEscape);
+                }
+                0x10000 + ((first - 0xd800) << 10) + (low - 0xdc00)
+            }
+            0xdc00..=0xdfff => return Err(ParseErrorKind::BadEscape),
+            c => c,
+        };
+        char::from_u32(code).ok_or(ParseErrorKind::BadEscape)
+    }
+
+    fn hex4(&mut self) -> Result<u32, ParseErrorKind> {
+        let digits = self
+            .line
+            .get(self.pos..self.pos + 4)
+            .ok_or(ParseErrorKind::Truncated)?;
+        let mut v = 0;
+        for &d in digits {
+            v = v * 16 + u32::from(hex_value(d).ok_or(ParseErrorKind::BadEscape)?);
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Decodes `msg_hex` (lowercase or uppercase pairs) into scratch.
+    fn decode_hex(&mut self, hex: &[u8], at: usize) -> Result<&'a [u8], ParseError> {
+        let bad = ParseError {
+            kind: ParseErrorKind::BadHex,
+            offset: at,
+        };
+        if hex.len() % 2 != 0 {
+            return Err(bad);
+        }
+        let scratch = core::mem::take(&mut self.scratch);
+        let n = hex.len() / 2;
+        if scratch.len() < n {
+            self.scratch = scratch;
+            return Err(ParseError {
+                kind: ParseErrorKind::ScratchTooSmall,
+                offset: at,
+            });
+        }
+        let (out, rest) = scratch.split_at_mut(n);
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            match (hex_value(pair[0]), hex_value(pair[1])) {
+                (Some(h), Some(l)) => *o = h << 4 | l,
+                _ => {
+                    self.scratch = rest;
+                    return Err(bad);
+                }
+            }
+        }
+        self.scratch = rest;
+        Ok(out)
+    }
+
+    /// Skips any JSON value (of a key this parser does not know), validating it.
+    fn skip_value(&mut self) -> Result<(), ParseError> {
+        // Bit `i` of `objects` is set when the container at depth `i + 1` is an object.
+        let mut objects: u64 = 0;
+        let mut depth: u32 = 0;
+        loop {
+            // A value starts here.
+            self.skip_ws();
+            match self.peek() {
+                None => return self.err(ParseErrorKind::Truncated),
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(open @ (b'{' | b'[')) => {
+                    if depth == MAX_DEPTH {
+                        return self.err(ParseErrorKind::TooDeep);
+                    }
+                    self.pos += 1;
+                    let is_object = open == b'{';
+                    if is_object {
+                        objects |= 1 << depth;
+                    } else {
+                        objects &= !(1 << depth);
+                    }
+                    depth += 1;
+                    self.skip_ws();
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        depth -= 1;
+                    } else {
+                        if is_object {
+                            self.object_key()?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b'-' | b'0'..=b'9') => self.skip_number()?,
+                Some(_) => {
+                    if self.literal()? == Literal::Other {
+                        return self.err(ParseErrorKind::Syntax);
+                    }
+                }
+            }
+            // A value ended: close containers until one has a next element.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                self.skip_ws();
+                let is_object = objects >> (depth - 1) & 1 == 1;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if is_object {
+                            self.object_key()?;
+                        }
+                        break;
+                    }
+                    Some(b'}') if is_object => {
+                        self.pos += 1;
+                        depth -= 1;
+                    }
+                    Some(b']') if !is_object => {
+                        self.pos += 1;
+                        depth -= 1;
+                    }
+                    None => return self.err(ParseErrorKind::Truncated),
+                    Some(_) => return self.err(ParseErrorKind::Syntax),
+                }
+            }
+        }
+    }
+
+    /// Skips `"key":` inside a skipped object.
+    fn object_key(&mut self) -> Result<(), ParseError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'"') => self.string()?,
+            None => return self.err(ParseErrorKind::Truncated),
+            Some(_) => return self.err(ParseErrorKind::Syntax),
+        };
+        self.expect(b':')
+    }
+
+    fn skip_number(&mut self) -> Result<(), ParseError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let digits = |p: &mut Self| {
+            let s = p.pos;
+            while let Some(b'0'..=b'9') = p.peek() {
+                p.pos += 1;
+            }
+            p.pos - s
+        };
+        if digits(self) == 0 {
+            return Err(ParseError {
+                kind: ParseErrorKind::BadNumber,
+                offset: start,
+            });
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if digits(self) == 0 {
+                return Err(ParseError {
+                    kind: ParseErrorKind::BadNumber,
+                    offset: start,
+                });
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(ParseError {
+                    kind: ParseErrorKind::BadNumber,
+                    offset: start,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Literal {
+    True,
+    False,
+    Null,
+    /// Some other value starts here (string, number, array, object).
+    Other,
+}
+
+fn hex_value(d: u8) -> Option<u8> {
+    match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        b'A'..=b'F' => Some(d - b'A' + 10),
+        _ => None,
+    }
+}

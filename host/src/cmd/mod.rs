@@ -1,0 +1,5 @@
+//! One module per subcommand; each owns its `Args` and its `run`.
+
+pub mod archive;
+pub mod client;
+pub mod server;
