@@ -1,4 +1,17 @@
 //! The `echokit` binary's library: subcommands and the runners that drive `echo-core`.
+//!
+//! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`), each owning its
+//!   arguments.
+//! - [`server`], [`net`], [`driver`]: the echo server: one driver loop over `echo-core`,
+//!   two transports (std sockets through mio, smoltcp on a TAP).
+//! - [`client`]: the client's modes (interactive, piped, one-shot, ping; TCP and UDP).
+//! - [`archive`]: log to CSV / JSON Lines.
 
+pub mod archive;
 pub mod cli;
+pub mod client;
 pub mod cmd;
+pub mod driver;
+pub mod exit;
+pub mod net;
+pub mod server;
