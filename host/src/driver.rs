@@ -228,7 +228,9 @@ impl Service {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.input(conn, n);
+                    if let Err(reason) = self.input(conn, stream, n) {
+                        return self.close(conn, reason);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     return Progress::Open {
@@ -242,19 +244,43 @@ impl Service {
         }
     }
 
-    /// Feeds `scratch[..n]` to the machine, logging complete lines as `echo` records.
-    fn input(&mut self, conn: &mut Connection, n: usize) {
+    /// Echoes and logs `scratch[..n]`. When nothing older waits, the bytes are sent straight
+    /// from the scratch buffer (zero-copy) and only what the socket did not take is queued.
+    /// A send error is returned after the input is logged.
+    fn input(
+        &mut self,
+        conn: &mut Connection,
+        stream: &mut impl Stream,
+        n: usize,
+    ) -> Result<(), Reason> {
+        let data = &self.scratch[..n];
+        let mut sent = 0;
+        let mut result = Ok(());
+        if !conn.wants_write() {
+            loop {
+                match stream.send(data) {
+                    Ok(k) => sent = k.min(n),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => result = Err(reason_of(&e)),
+                }
+                break;
+            }
+        }
         let now = self.clock.now();
         let Connection { id, peer, machine } = conn;
         let log = &mut self.log;
         let echoes = &mut self.totals.echoes;
-        let ts = wall_now();
+        let mut ts = None;
         // The window was the machine's receive window, so it takes all `n` bytes.
-        machine.handle_input(now, &self.scratch[..n], |line| {
+        machine.handle_input_sent(now, data, sent, |line| {
             *echoes += 1;
+            let ts = *ts.get_or_insert_with(wall_now);
             log.write(&echo_record(ts, *id, peer, line));
         });
         self.bytes_in += n as u64;
+        self.bytes_out += sent as u64;
+        result
     }
 
     /// Sends pending bytes until done or the socket would block.

@@ -147,3 +147,286 @@ fn seed_spellings_work() {
     assert!(lines.iter().all(|l| !l.contains("echo:")), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("shutdown")), "{lines:?}");
 }
+
+/// Deterministic pseudo-random bytes (xorshift64*), no `\r\n` pair in them: the log keeps
+/// a line's content, not whether it ended in `\n` or `\r\n`.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect();
+    for i in 1..out.len() {
+        if out[i] == b'\n' && out[i - 1] == b'\r' {
+            out[i - 1] = b'\t';
+        }
+    }
+    out
+}
+
+/// Decodes lowercase hex from a `msg_hex` field.
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit pair"))
+        .collect()
+}
+
+/// A record's message bytes, from `msg` or `msg_hex`.
+fn message(record: &serde_json::Value) -> Vec<u8> {
+    match (record["msg"].as_str(), record["msg_hex"].as_str()) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(hex)) => unhex(hex),
+        _ => panic!("echo record with neither or both of msg/msg_hex: {record}"),
+    }
+}
+
+/// Sends `data` from a second thread while reading the echo here (no deadlock on big data).
+fn echo_concurrently(stream: &TcpStream, data: &[u8]) -> Vec<u8> {
+    let mut writer = stream.try_clone().unwrap();
+    let owned = data.to_vec();
+    let sending = std::thread::spawn(move || writer.write_all(&owned));
+    let mut back = vec![0; data.len()];
+    (&*stream)
+        .read_exact(&mut back)
+        .expect("read the whole echo");
+    sending.join().unwrap().expect("send everything");
+    back
+}
+
+#[test]
+fn one_mib_of_random_binary_is_echoed_exactly_and_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&["-m", "file", "-f", log.to_str().unwrap()]);
+    let data = random_bytes(1 << 20, 0x5eed);
+    let c = connect(&server);
+    assert!(echo_concurrently(&c, &data) == data, "echo is byte-exact");
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(
+        (&c).read(&mut [0; 1]).unwrap(),
+        0,
+        "server closes after EOF"
+    );
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+
+    let records = read_log(&log);
+    let mut rebuilt = Vec::new();
+    for r in events(&records, "echo") {
+        rebuilt.extend_from_slice(&message(r));
+        if r["partial"] != true {
+            rebuilt.push(b'\n');
+        }
+    }
+    assert!(
+        rebuilt == data,
+        "the log's messages rebuild the stream exactly"
+    );
+    let closed = events(&records, "closed").next().unwrap();
+    assert_eq!(closed["bytes_in"], 1 << 20);
+    assert_eq!(closed["bytes_out"], 1 << 20);
+    assert_eq!(closed["reason"], "eof");
+}
+
+#[test]
+fn two_hundred_concurrent_clients_get_their_own_data() {
+    const CLIENTS: usize = 200;
+    let server = Server::start(&["-m", "console", "-l", "warn"]);
+    let addr = server.addr;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).expect("connect");
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                start.wait(); // every client connected before any sends
+                let data = random_bytes(64 * 1024, i as u64 + 1);
+                for chunk in data.chunks(4096) {
+                    assert_eq!(echo_exact(&mut c, chunk), chunk, "client {i}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client thread");
+    }
+}
+
+#[test]
+fn slow_reader_keeps_server_memory_bounded_and_others_served() {
+    const TOTAL: usize = 200 << 20;
+    const LIMIT_KIB: u64 = 64 * 1024;
+    let mut server = Server::start(&["-m", "console", "-l", "warn"]);
+    let slow = connect(&server);
+    let mut writer = slow.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let chunk = vec![0xa5u8; 1 << 20];
+        for _ in 0..TOTAL >> 20 {
+            writer.write_all(&chunk)?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    // First it does not read at all: the server must stop reading it, not buffer.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut peak = server.rss_kib();
+    let mut other = connect(&server);
+    let mut received = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut rounds = 0u32;
+    while received < TOTAL {
+        let n = (&slow).read(&mut buf).expect("slow reader reads");
+        assert!(n > 0, "server closed the slow reader early");
+        assert!(buf[..n].iter().all(|&b| b == 0xa5));
+        received += n;
+        rounds += 1;
+        if rounds % 16 == 0 {
+            // Slow: pause now and then; check memory and that another client is served.
+            std::thread::sleep(Duration::from_millis(2));
+            peak = peak.max(server.rss_kib());
+            if rounds % 256 == 0 {
+                assert_eq!(echo_exact(&mut other, b"still here\n"), b"still here\n");
+            }
+        }
+    }
+    sending.join().unwrap().expect("sent 200 MiB");
+    assert_eq!(echo_exact(&mut other, b"still here\n"), b"still here\n");
+    assert!(peak < LIMIT_KIB, "server RSS peaked at {peak} KiB");
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn max_conns_rejects_the_extra_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&[
+        "-m",
+        "file",
+        "-f",
+        log.to_str().unwrap(),
+        "--max-conns",
+        "2",
+    ]);
+    let mut a = connect(&server);
+    let mut b = connect(&server);
+    assert_eq!(echo_exact(&mut a, b"a\n"), b"a\n");
+    assert_eq!(echo_exact(&mut b, b"b\n"), b"b\n");
+    let mut extra = connect(&server);
+    let _ = extra.write_all(b"over\n");
+    let mut buf = [0u8; 8];
+    // Closed at once: end of stream (or a reset, if our bytes arrived first).
+    assert!(matches!(extra.read(&mut buf), Ok(0) | Err(_)));
+    drop(a);
+    // A slot is free again once the server saw the close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        let mut c = connect(&server);
+        served = c.write_all(b"again\n").is_ok() && {
+            let mut back = [0u8; 6];
+            c.read_exact(&mut back).is_ok() && &back == b"again\n"
+        };
+    }
+    assert!(served, "a freed slot serves a new client");
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let records = read_log(&log);
+    let rejected: Vec<_> = events(&records, "rejected").collect();
+    assert!(!rejected.is_empty());
+    assert_eq!(rejected[0]["level"], "WARN");
+    assert_eq!(rejected[0]["reason"], "max_conns");
+    assert!(records.last().unwrap()["rejected"].as_u64() >= Some(1));
+}
+
+#[test]
+fn idle_timeout_closes_quiet_connections_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&[
+        "-m",
+        "file",
+        "-f",
+        log.to_str().unwrap(),
+        "--idle-timeout",
+        "1",
+    ]);
+    let mut quiet = connect(&server);
+    let mut busy = connect(&server);
+    assert_eq!(echo_exact(&mut quiet, b"hello\n"), b"hello\n");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(echo_exact(&mut busy, b"tick\n"), b"tick\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut buf = [0u8; 1];
+    assert_eq!(quiet.read(&mut buf).unwrap(), 0, "the quiet one was closed");
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
+    assert_eq!(echo_exact(&mut busy, b"tick\n"), b"tick\n", "busy one open");
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let records = read_log(&log);
+    let reasons: Vec<_> = events(&records, "closed")
+        .map(|r| r["reason"].clone())
+        .collect();
+    assert_eq!(reasons, ["idle", "shutdown"]);
+}
+
+#[test]
+fn messages_cannot_forge_or_split_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&["-m", "both", "-f", log.to_str().unwrap()]);
+    let attacks: &[&[u8]] = &[
+        b"\"}\n",
+        b"x\",\"level\":\"ERROR\",\"event\":\"shutdown\",\"y\":\"",
+        b"{\"ts\":\"2026-01-01T00:00:00.000Z\",\"level\":\"ERROR\",\"event\":\"error\"}",
+        b"back\\slash \\\" and \\u0000",
+        b"ctrl \x00\x01\x1b[31mred\x1b[0m \x7f bell\x07",
+        b"bare\rcarriage return",
+        b"2026-11-23T10:15:02.123Z INFO  127.0.0.1:1 #1 echo: fake console line",
+        b"\xff\xfe\"not utf8\"",
+        "unicode \u{2028} line separator \u{feff}".as_bytes(),
+    ];
+    let mut c = connect(&server);
+    for attack in attacks {
+        let mut line = attack.to_vec();
+        line.push(b'\n');
+        assert_eq!(echo_exact(&mut c, &line), line);
+    }
+    drop(c);
+    let (code, console) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let echo_lines = console.iter().filter(|l| l.contains(" echo: ")).count();
+    // One message per line; the first attack holds a newline of its own.
+    let expected = attacks.len() + 1;
+    assert_eq!(
+        echo_lines, expected,
+        "one console line per message: {console:#?}"
+    );
+    let records = read_log(&log);
+    let messages: Vec<Vec<u8>> = events(&records, "echo").map(message).collect();
+    let mut stream: Vec<u8> = Vec::new();
+    for attack in attacks {
+        stream.extend_from_slice(attack);
+        stream.push(b'\n');
+    }
+    let mut sent: Vec<Vec<u8>> = stream.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    sent.pop(); // after the last newline
+    assert_eq!(messages, sent);
+    assert!(
+        events(&records, "error").next().is_none(),
+        "no forged error record"
+    );
+    assert_eq!(
+        events(&records, "shutdown").count(),
+        1,
+        "no forged shutdown record"
+    );
+}

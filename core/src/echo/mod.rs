@@ -131,6 +131,43 @@ impl<B: Buffer> Machine<B> {
         taken
     }
 
+    /// Takes received bytes of which the runner already sent the first `sent` straight from
+    /// `data` (zero-copy echo: no copy into `pending` for what the socket took at once).
+    /// Only the unsent rest is queued, up to the receive window; lines are framed over
+    /// everything taken. Returns how many bytes were taken (at least `sent`).
+    ///
+    /// Call it only while [`Machine::poll_transmit`] is empty: sending from the input while
+    /// older bytes wait would reorder the echo. Called otherwise, `sent` is treated as 0
+    /// (a bug in the runner, kept from corrupting the stream any further).
+    pub fn handle_input_sent(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        sent: usize,
+        mut on_line: impl FnMut(Line<'_>),
+    ) -> usize {
+        let sent = if self.pending.is_empty() {
+            sent.min(data.len())
+        } else {
+            debug_assert!(sent == 0, "sent from the input while bytes were pending");
+            0
+        };
+        let taken = sent + self.pending.extend_up_to(&data[sent..]);
+        if taken > 0 {
+            self.last_activity = now;
+            self.stats.bytes_in += taken as u64;
+            self.stats.bytes_out += sent as u64;
+            if self.frame_lines {
+                let lines = &mut self.stats.lines;
+                framing::push(&mut self.line, self.max_line, &data[..taken], &mut |l| {
+                    *lines += 1;
+                    on_line(l);
+                });
+            }
+        }
+        taken
+    }
+
     /// The bytes waiting to be echoed, oldest first (empty when all are sent).
     #[must_use]
     pub fn poll_transmit(&self) -> &[u8] {

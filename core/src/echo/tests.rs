@@ -124,3 +124,50 @@ fn no_framing_when_lines_are_not_logged() {
     assert_eq!(out, b"a\nb");
     assert!(lines.is_empty());
 }
+
+/// Zero-copy input: what the runner sent from the input is not queued, the rest is, in order.
+#[test]
+fn input_sent_straight_queues_only_the_rest() {
+    let mut m = machine(4096);
+    let mut lines = Vec::new();
+    let taken = m.handle_input_sent(Instant::ZERO, b"abc\ndef", 5, |l| {
+        lines.push((l.bytes.to_vec(), l.partial))
+    });
+    assert_eq!(taken, 7);
+    assert_eq!(m.poll_transmit(), b"ef");
+    assert_eq!(m.stats().bytes_in, 7);
+    assert_eq!(m.stats().bytes_out, 5);
+    assert_eq!(lines, owned(&[("abc", false)]));
+    m.handle_sent(Instant::ZERO, 2);
+    assert!(m.poll_transmit().is_empty());
+    assert_eq!(m.stats().bytes_out, 7);
+    let taken = m.handle_input_sent(Instant::ZERO, b"g\n", 2, |l| {
+        lines.push((l.bytes.to_vec(), l.partial))
+    });
+    assert_eq!(taken, 2);
+    assert!(m.is_drained());
+    assert_eq!(lines, owned(&[("abc", false), ("defg", false)]));
+}
+
+/// Everything sent at once: nothing is buffered, and the window bounds only the unsent rest.
+#[test]
+fn input_sent_straight_respects_the_window_for_the_rest() {
+    let mut m = machine(4096);
+    let big = [b'x'; 100];
+    assert_eq!(m.handle_input_sent(Instant::ZERO, &big, 100, |_| {}), 100);
+    assert!(m.poll_transmit().is_empty());
+    // 30 sent, 64 of the remaining 70 fit in the 64-byte pending buffer.
+    assert_eq!(m.handle_input_sent(Instant::ZERO, &big, 30, |_| {}), 94);
+    assert_eq!(m.poll_transmit().len(), 64);
+    assert_eq!(m.receive_window(), 0);
+}
+
+/// Claiming bytes were sent while older ones wait is refused in release builds.
+#[test]
+#[cfg(not(debug_assertions))]
+fn input_sent_while_pending_is_queued_instead() {
+    let mut m = machine(4096);
+    m.handle_input(Instant::ZERO, b"old", |_| {});
+    assert_eq!(m.handle_input_sent(Instant::ZERO, b"new", 3, |_| {}), 3);
+    assert_eq!(m.poll_transmit(), b"oldnew");
+}

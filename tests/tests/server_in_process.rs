@@ -1,0 +1,72 @@
+//! The std server driven in-process through host's library API, on 127.0.0.1 port 0.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use echo_core::echo;
+use echo_core::record::{Event, Level, Record};
+use host::driver::Settings;
+use host::net::std_tcp::Server;
+use host::server::config::{Config, LogConfig};
+use host::server::log::Mode;
+
+fn config(log: &std::path::Path) -> Config {
+    Config {
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        log: LogConfig {
+            mode: Mode::File,
+            file: log.to_path_buf(),
+            level: Level::Info,
+        },
+        udp: false,
+        service: Settings {
+            echo: echo::Config::default(),
+            max_conns: 8,
+            udp_rate: 100,
+        },
+    }
+}
+
+#[test]
+fn echoes_and_logs_records_core_can_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("echo.log");
+    let server = Server::bind(&config(&log)).expect("bind on port 0");
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+    let stopper = server.stopper();
+    let running = thread::spawn(move || server.run());
+
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"Hi There\n\xff\xfe binary\n").unwrap();
+    let mut back = [0u8; 19];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"Hi There\n\xff\xfe binary\n");
+    drop(c);
+
+    stopper.stop();
+    let summary = running.join().unwrap().expect("clean run");
+    assert_eq!(summary.lost_records, 0);
+
+    let text = std::fs::read(&log).unwrap();
+    let mut scratch = vec![0; text.len()];
+    let mut events = Vec::new();
+    let mut messages = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let r = Record::parse(line, &mut scratch).expect("every line is a record");
+        events.push(r.event);
+        if r.event == Event::Echo {
+            messages.push(r.msg.unwrap().to_vec());
+        }
+    }
+    assert_eq!(events.first(), Some(&Event::Listening));
+    assert_eq!(events.last(), Some(&Event::Shutdown));
+    assert!(events.contains(&Event::Closed));
+    assert_eq!(
+        messages,
+        [b"Hi There".to_vec(), b"\xff\xfe binary".to_vec()]
+    );
+}
