@@ -430,3 +430,107 @@ fn messages_cannot_forge_or_split_records() {
         "no forged shutdown record"
     );
 }
+
+/// Receives one datagram on `socket`, or `None` after `wait`.
+fn recv_datagram(socket: &std::net::UdpSocket, wait: Duration) -> Option<Vec<u8>> {
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = vec![0u8; 70_000];
+    let n = socket.recv(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+#[test]
+fn udp_echo_follows_the_policy() {
+    use std::net::UdpSocket;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&[
+        "-m",
+        "both",
+        "-l",
+        "debug",
+        "-f",
+        log.to_str().unwrap(),
+        "--udp",
+        "--udp-rate",
+        "5",
+    ]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(server.addr).unwrap();
+    // One datagram is one message, newlines and all.
+    let datagram = b"multi\nline\n\"level\":\"ERROR\" datagram";
+    client.send(datagram).unwrap();
+    let back = recv_datagram(&client, Duration::from_secs(5)).expect("an echo");
+    assert_eq!(back, datagram);
+    // A burst over the rate: at most the burst (5, one used above) is answered at once.
+    for i in 0..20u8 {
+        client.send(&[i; 32]).unwrap();
+    }
+    let mut answered = 0;
+    while let Some(d) = recv_datagram(&client, Duration::from_millis(300)) {
+        assert_eq!(d.len(), 32);
+        answered += 1;
+    }
+    assert!((1..=6).contains(&answered), "{answered} answered of 20");
+    // From a well-known port: never answered. Binding one needs root.
+    let privileged = match UdpSocket::bind("127.0.0.1:1007") {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            assert!(std::env::var("CI").is_err(), "CI runs as root");
+            eprintln!("skipping the source-port check: binding port 1007 needs root");
+            None
+        }
+        Err(e) => panic!("bind 127.0.0.1:1007: {e}"),
+    };
+    if let Some(p) = &privileged {
+        p.send_to(b"loop?", server.addr).unwrap();
+        assert_eq!(recv_datagram(p, Duration::from_millis(300)), None);
+    }
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+
+    let records = read_log(&log);
+    assert!(
+        events(&records, "listening").any(|r| r["proto"] == "udp"),
+        "a listening record for udp"
+    );
+    let first_echo = events(&records, "echo").next().unwrap();
+    assert_eq!(first_echo["proto"], "udp");
+    assert_eq!(message(first_echo), datagram);
+    let refused: Vec<_> = events(&records, "refused").collect();
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["level"] == "DEBUG" && r["proto"] == "udp")
+    );
+    let rate = refused.iter().filter(|r| r["reason"] == "rate").count();
+    assert_eq!(rate, 20 - answered);
+    let shutdown = records.last().unwrap();
+    assert_eq!(shutdown["event"], "shutdown");
+    assert_eq!(shutdown["refused_rate"], rate);
+    if privileged.is_some() {
+        let port = refused.iter().filter(|r| r["reason"] == "port").count();
+        assert_eq!(port, 1);
+        assert_eq!(shutdown["refused_port"], 1);
+    }
+}
+
+#[test]
+fn a_failing_log_is_reported_once_and_echo_goes_on() {
+    let mut server = Server::start(&["-m", "both", "-f", "/dev/full"]);
+    let mut c = connect(&server);
+    for n in 0..20 {
+        let line = format!("line {n}\n");
+        assert_eq!(echo_exact(&mut c, line.as_bytes()), line.as_bytes());
+        std::thread::sleep(Duration::from_millis(60)); // spans more than one file flush
+    }
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let err = server.stderr();
+    let errors: Vec<_> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("/dev/full"), "{err}");
+    assert!(errors[0].contains("No space left on device"), "{err}");
+    assert!(err.contains("lost"), "{err}");
+}

@@ -77,7 +77,9 @@ impl Server {
                     }
                 }
             }
-            if let Some(text) = log_file.and_then(|f| std::fs::read_to_string(f).ok()) {
+            // Only a regular file: /dev/full, say, reads as endless zeros.
+            let file = log_file.filter(|f| f.metadata().is_ok_and(|m| m.is_file()));
+            if let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) {
                 for line in text.lines() {
                     let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
                         continue;
