@@ -534,3 +534,79 @@ fn a_failing_log_is_reported_once_and_echo_goes_on() {
     assert!(errors[0].contains("No space left on device"), "{err}");
     assert!(err.contains("lost"), "{err}");
 }
+
+#[test]
+fn ipv6_and_names_are_served() {
+    for host in ["::1", "localhost"] {
+        let mut server = Server::start(&["-m", "console", "-s", host]);
+        if host == "::1" {
+            assert!(server.addr.is_ipv6(), "{}", server.addr);
+        }
+        let mut c = connect(&server);
+        assert_eq!(echo_exact(&mut c, b"Hi There\n"), b"Hi There\n");
+        let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+        assert_eq!(code, Some(0));
+    }
+}
+
+#[test]
+fn sigint_also_shuts_down_and_the_file_is_flushed_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&["-m", "file", "-f", log.to_str().unwrap()]);
+    let mut c = connect(&server);
+    assert_eq!(echo_exact(&mut c, b"flushed\n"), b"flushed\n");
+    // Records reach the file within about a second, without a shutdown.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !events(&read_log(&log), "echo").any(|r| r["msg"] == "flushed") {
+        assert!(
+            Instant::now() < deadline,
+            "echo record not in the file after 3 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    common::signal(server.pid(), libc::SIGINT);
+    let start = Instant::now();
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    assert!(start.elapsed() < SHUTDOWN_LIMIT);
+    assert_eq!(read_log(&log).last().unwrap()["event"], "shutdown");
+}
+
+#[test]
+fn an_open_file_limit_it_cannot_raise_is_noted_and_accepting_recovers() {
+    // 64 descriptors and a --max-conns no system allows: the server says so, then runs out
+    // of descriptors while accepting; it must pause (not spin), and recover once some close.
+    let mut server = Server::start_with_nofile(64, &["-m", "console", "--max-conns", "5000000"]);
+    let mut clients: Vec<TcpStream> = (0..80).map(|_| connect(&server)).collect();
+    let line = server.wait_line(|l| l.contains("accept failed"));
+    assert!(line.is_some(), "an error record for the failed accept");
+    assert!(line.unwrap().contains("Too many open files"));
+    let served = clients
+        .iter_mut()
+        .take(40)
+        .all(|c| echo_exact(c, b"x\n") == b"x\n");
+    assert!(served, "accepted clients are served");
+    let cpu = server.cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = server.cpu_time() - cpu;
+    assert!(
+        spent < Duration::from_millis(300),
+        "busy-looping: {spent:?} CPU in 1 s"
+    );
+    // Free descriptors: the clients still queued in the kernel get served.
+    clients.drain(..40);
+    for c in &mut clients {
+        assert_eq!(echo_exact(c, b"late\n"), b"late\n");
+    }
+    let (code, console) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let repeats = console
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert_eq!(repeats, 0, "the accept error is logged once per streak");
+    let err = server.stderr();
+    assert!(err.contains("note: the open-file limit is 64"), "{err}");
+    assert!(err.contains("--max-conns 5000000"), "{err}");
+}

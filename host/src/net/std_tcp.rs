@@ -137,6 +137,8 @@ pub struct Server {
     /// When the next idle sweep is due (`None`: no connection can time out).
     next_sweep: Option<Instant>,
     accept_paused_until: Option<Instant>,
+    /// An accept error was logged and no accept has worked since.
+    accept_failing: bool,
     stop: Stopper,
     signals: Option<Signals>,
     local: SocketAddr,
@@ -146,12 +148,6 @@ impl Server {
     /// Binds the first of `config.addrs` that works (TCP, and UDP on the same port with
     /// `--udp`), opens the log and writes the `listening` records.
     pub fn bind(config: &Config) -> Result<Server, StartError> {
-        let log = LogSink::open(config.log.mode, &config.log.file, config.log.level).map_err(
-            |source| StartError::Log {
-                path: config.log.file.display().to_string(),
-                source,
-            },
-        )?;
         let mut last = None;
         let mut bound = None;
         for &addr in &config.addrs {
@@ -176,6 +172,13 @@ impl Server {
             ),
             false => None,
         };
+        // Opened after binding, so a failed start leaves no new log file behind.
+        let log = LogSink::open(config.log.mode, &config.log.file, config.log.level).map_err(
+            |source| StartError::Log {
+                path: config.log.file.display().to_string(),
+                source,
+            },
+        )?;
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -209,6 +212,7 @@ impl Server {
             again: Vec::new(),
             next_sweep: None,
             accept_paused_until: None,
+            accept_failing: false,
             stop,
             signals: None,
             local,
@@ -297,13 +301,20 @@ impl Server {
         }
         loop {
             match self.listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer),
+                Ok((socket, peer)) => {
+                    self.accept_failing = false;
+                    self.admit(socket, peer);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors or memory: the connection stays queued in
                     // the kernel; try again shortly rather than spinning.
-                    self.service.error(&format!("accept failed: {e}"));
+                    if !self.accept_failing {
+                        // Once per streak: the retries every 100 ms would flood the log.
+                        self.service.error(&format!("accept failed: {e}"));
+                        self.accept_failing = true;
+                    }
                     self.accept_paused_until =
                         Some(self.service.now().saturating_add(ACCEPT_PAUSE));
                     return;

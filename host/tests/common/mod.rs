@@ -36,7 +36,32 @@ impl Server {
 
     /// Like [`Server::start`], with the working directory `dir`.
     pub fn start_in(dir: Option<&Path>, args: &[&str]) -> Server {
+        Server::start_with(echokit(), dir, args)
+    }
+
+    /// Like [`Server::start`], with an open-file limit of `nofile` (soft and hard) set
+    /// before the server starts.
+    pub fn start_with_nofile(nofile: u64, args: &[&str]) -> Server {
+        use std::os::unix::process::CommandExt;
         let mut cmd = echokit();
+        let limit = libc::rlimit {
+            rlim_cur: nofile,
+            rlim_max: nofile,
+        };
+        // Safety: setrlimit is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Server::start_with(cmd, None, args)
+    }
+
+    fn start_with(mut cmd: Command, dir: Option<&Path>, args: &[&str]) -> Server {
         cmd.args(["server", "-p", "0"])
             .args(args)
             .stdin(Stdio::null())
@@ -105,6 +130,19 @@ impl Server {
             }
         }
         None
+    }
+
+    /// CPU time (user + system) the server used so far, from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc stat");
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = &stat[stat.rfind(')').expect("stat has a ')'") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // Safety: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / hz)
     }
 
     /// The server's process id.
