@@ -12,18 +12,17 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use echo_core::record::{Proto, Reason};
 use echo_core::time::Instant;
-use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::driver::{Connection, Progress, Service, Stream};
+use crate::net::stop::Signals;
+pub use crate::net::stop::Stopper;
 use crate::server::clock::Clock;
 use crate::server::config::Config;
 use crate::server::log::LogSink;
@@ -62,22 +61,6 @@ pub enum StartError {
     /// epoll or signal set-up failed.
     #[error("cannot set up the event loop")]
     Setup(#[from] io::Error),
-}
-
-/// Stops a running [`Server`] from another thread (or a test).
-#[derive(Debug, Clone)]
-pub struct Stopper {
-    flag: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl Stopper {
-    /// Asks the loop to shut down; it does within a second.
-    pub fn stop(&self) {
-        self.flag.store(true, Ordering::Release);
-        // A failed wake only delays the stop until the loop's next round (at most 1 s).
-        let _ = self.waker.wake();
-    }
 }
 
 /// What a run did, for the caller's exit status and messages.
@@ -185,11 +168,7 @@ impl Server {
         if let Some(u) = &mut udp {
             poll.registry().register(u, UDP, Interest::READABLE)?;
         }
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let stop = Stopper {
-            flag: Arc::new(AtomicBool::new(false)),
-            waker,
-        };
+        let stop = Stopper::new(Waker::new(poll.registry(), WAKER)?);
         let mut service = Service::new(config.service.clone(), log, Clock::start());
         service.listening(local, Proto::Tcp);
         if udp.is_some() {
@@ -235,7 +214,7 @@ impl Server {
         let mut signals = Signals::register()?;
         self.poll
             .registry()
-            .register(&mut signals.read, SIGNALS, Interest::READABLE)?;
+            .register(signals.source(), SIGNALS, Interest::READABLE)?;
         self.signals = Some(signals);
         Ok(())
     }
@@ -243,7 +222,7 @@ impl Server {
     /// Serves until stopped, then shuts down (see the module docs).
     pub fn run(mut self) -> io::Result<Summary> {
         let mut events = Events::with_capacity(1024);
-        while !self.stop.flag.load(Ordering::Acquire) {
+        while !self.stop.is_stopped() {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -457,7 +436,7 @@ impl Server {
         if let Some(s) = &mut self.signals {
             s.drain();
         }
-        self.stop.flag.store(true, Ordering::Release);
+        self.stop.stop();
     }
 
     /// Closes everything through the driver and writes `shutdown`.
@@ -491,42 +470,4 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
         e.kind(),
         ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
     ) || e.raw_os_error() == Some(libc::EPROTO)
-}
-
-/// SIGINT/SIGTERM as readiness: the handlers write to a socket pair the loop watches.
-#[derive(Debug)]
-struct Signals {
-    read: UnixStream,
-    ids: Vec<signal_hook::SigId>,
-}
-
-impl Signals {
-    fn register() -> io::Result<Signals> {
-        let (read, write) = StdUnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        let mut ids = Vec::new();
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            ids.push(signal_hook::low_level::pipe::register(
-                signal,
-                write.try_clone()?,
-            )?);
-        }
-        Ok(Signals {
-            read: UnixStream::from_std(read),
-            ids,
-        })
-    }
-
-    fn drain(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
-    }
 }
