@@ -610,3 +610,33 @@ fn an_open_file_limit_it_cannot_raise_is_noted_and_accepting_recovers() {
     assert!(err.contains("note: the open-file limit is 64"), "{err}");
     assert!(err.contains("--max-conns 5000000"), "{err}");
 }
+
+#[test]
+fn max_line_cuts_long_lines_into_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&["-m", "file", "-f", log.to_str().unwrap(), "--max-line", "4"]);
+    let mut c = connect(&server);
+    let sent = b"abcdefghij\r\nabcd\nxyz";
+    assert_eq!(
+        echo_exact(&mut c, sent),
+        sent,
+        "echo is whole whatever --max-line"
+    );
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
+    let pieces: Vec<(String, bool)> = events(&read_log(&log), "echo")
+        .map(|r| (r["msg"].as_str().unwrap().to_owned(), r["partial"] == true))
+        .collect();
+    let expected = [
+        ("abcd", true),
+        ("efgh", true),
+        ("ij", false),
+        ("abcd", false),
+        ("xyz", true),
+    ]
+    .map(|(m, p)| (m.to_owned(), p));
+    assert_eq!(pieces, expected);
+}

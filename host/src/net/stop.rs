@@ -1,5 +1,5 @@
 //! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
-//! SIGTERM ([`Signals`], a self-pipe the loop watches like any socket).
+//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket).
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream as StdUnixStream;

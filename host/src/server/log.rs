@@ -26,6 +26,9 @@ pub enum Mode {
 
 /// File buffer size that triggers a write before the periodic flush.
 const FILE_FLUSH_BYTES: usize = 256 * 1024;
+/// Pending bytes of one output that are written at once, even mid-batch: a flood of short
+/// lines from many clients in one round must not grow the buffer without bound.
+const HIGH_WATER: usize = 1024 * 1024;
 /// Longest a record waits in memory before reaching the file.
 const FILE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -144,6 +147,15 @@ impl LogSink {
             // Writing to a Vec cannot fail.
             let _ = writeln!(self.line, "{}", record.human());
             out.pending.extend_from_slice(&self.line);
+            if out.pending.len() >= HIGH_WATER {
+                out.flush("the console");
+            }
+        }
+        if let Some((path, out)) = &mut self.file {
+            if out.pending.len() >= HIGH_WATER {
+                out.flush(&format!("log file {}", path.display()));
+                self.last_file_flush = Instant::now();
+            }
         }
     }
 
@@ -195,5 +207,40 @@ impl LogSink {
             lost += out.lost;
         }
         lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use echo_core::record::Event;
+    use echo_core::time::Timestamp;
+
+    use super::*;
+
+    #[test]
+    fn a_flood_within_one_batch_is_written_out_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flood.log");
+        let mut sink = LogSink::open(Mode::File, &path, Level::Info).unwrap();
+        let msg = [b'x'; 100];
+        let record = Record {
+            conn: Some(1),
+            peer: Some("127.0.0.1:5"),
+            msg: Some(&msg),
+            ..Record::event(Timestamp::from_unix_millis(0), Event::Echo)
+        };
+        for _ in 0..20_000 {
+            sink.write(&record);
+            let (_, out) = sink.file.as_ref().unwrap();
+            assert!(out.pending.len() < HIGH_WATER);
+        }
+        let written = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            written >= HIGH_WATER as u64,
+            "wrote {written} bytes before the batch ended"
+        );
+        assert_eq!(sink.close(), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 20_000);
     }
 }
