@@ -577,7 +577,8 @@ fn sigint_also_shuts_down_and_the_file_is_flushed_while_running() {
 fn an_open_file_limit_it_cannot_raise_is_noted_and_accepting_recovers() {
     // 64 descriptors and a --max-conns no system allows: the server says so, then runs out
     // of descriptors while accepting; it must pause (not spin), and recover once some close.
-    let mut server = Server::start_with_nofile(64, &["-m", "console", "--max-conns", "5000000"]);
+    let mut server =
+        Server::start_with_nofile(64, 64, &["-m", "console", "--max-conns", "5000000"]);
     let mut clients: Vec<TcpStream> = (0..80).map(|_| connect(&server)).collect();
     let line = server.wait_line(|l| l.contains("accept failed"));
     assert!(line.is_some(), "an error record for the failed accept");
@@ -639,4 +640,26 @@ fn max_line_cuts_long_lines_into_pieces() {
     ]
     .map(|(m, p)| (m.to_owned(), p));
     assert_eq!(pieces, expected);
+}
+
+#[test]
+fn raises_its_own_open_file_limit_to_serve_more_clients() {
+    const CLIENTS: usize = 1000;
+    if common::raise_own_nofile(CLIENTS as u64 + 100) < CLIENTS as u64 + 100 {
+        eprintln!("skipping: this test process cannot open {CLIENTS} sockets");
+        return;
+    }
+    // A soft limit of 256, as many systems default to 1024: the server must raise it.
+    let mut server = Server::start_with_nofile(256, 8192, &["-m", "console", "-l", "warn"]);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(&server)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let line = format!("client {i}\n");
+        assert_eq!(
+            echo_exact(c, line.as_bytes()),
+            line.as_bytes(),
+            "client {i}"
+        );
+    }
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_eq!(code, Some(0));
 }

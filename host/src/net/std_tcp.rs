@@ -40,6 +40,9 @@ const UDP_BUDGET: usize = 256;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Longest sleep in the loop, whatever the deadlines (a safety net, not a timer).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Least time between two idle sweeps: each walks every connection, so with many
+/// staggered deadlines they must not run on every loop round. Idle closes may be this late.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Slots reserved up front so the connection table never copies itself while growing.
 const PRESIZE_LIMIT: usize = 65_536;
 
@@ -429,7 +432,8 @@ impl Server {
         for key in idle {
             self.conns.remove(key);
         }
-        self.next_sweep = next;
+        let soonest = self.service.now().saturating_add(SWEEP_EVERY);
+        self.next_sweep = next.map(|at| at.max(soonest));
     }
 
     fn on_signal(&mut self) {

@@ -39,14 +39,14 @@ impl Server {
         Server::start_with(echokit(), dir, args)
     }
 
-    /// Like [`Server::start`], with an open-file limit of `nofile` (soft and hard) set
-    /// before the server starts.
-    pub fn start_with_nofile(nofile: u64, args: &[&str]) -> Server {
+    /// Like [`Server::start`], with open-file limits `soft` and `hard` set before the
+    /// server starts.
+    pub fn start_with_nofile(soft: u64, hard: u64, args: &[&str]) -> Server {
         use std::os::unix::process::CommandExt;
         let mut cmd = echokit();
         let limit = libc::rlimit {
-            rlim_cur: nofile,
-            rlim_max: nofile,
+            rlim_cur: soft,
+            rlim_max: hard,
         };
         // Safety: setrlimit is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -213,6 +213,25 @@ pub fn signal(pid: u32, sig: i32) {
     // Safety: kill(2) with a pid we spawned; no memory is shared.
     let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+}
+
+/// Raises this process's open-file soft limit to at least `want` (as far as the hard limit
+/// allows) and returns the new soft limit.
+pub fn raise_own_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // Safety: getrlimit/setrlimit read and write only the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
 }
 
 /// Reads a JSON Lines log file into values, asserting each line is one JSON object.
