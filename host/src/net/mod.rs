@@ -1,1 +1,1 @@
-//! See the crate docs.
+//! Transports: each moves bytes between sockets and [`crate::driver::Service`].

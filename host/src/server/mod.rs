@@ -1,1 +1,5 @@
-//! See the crate docs.
+//! Server pieces shared by both transports: the log sink, the clock, the host's buffer.
+
+pub mod buffer;
+pub mod clock;
+pub mod log;
