@@ -446,7 +446,11 @@ fn truncated_echo_exits_1() {
     let port = fake_server(Fault::Truncate).to_string();
     let run = client(&["-p", &port], b"hello world\n");
     assert_exit(&run, 1);
-    assert!(run.stderr.contains("got 6 of 12 bytes"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("connection closed after 6 of 12 bytes"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -619,4 +623,32 @@ fn interactive_ctrl_c_exits_0() {
     term.type_keys(&[0x03]); // Ctrl-C
     let status = term.child.wait_for(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
+    // The first connection is closed at once (as the server does after --idle-timeout);
+    // the second one echoes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    thread::spawn(move || {
+        let Ok((first, _)) = listener.accept() else {
+            return;
+        };
+        drop(first);
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
+        let mut writer = stream.try_clone().expect("clone");
+        let _ = std::io::copy(&mut { stream }, &mut writer);
+    });
+    let mut term = Terminal::start(&["-p", &port]);
+    let at = term.expect(0, "Input: ");
+    thread::sleep(Duration::from_millis(200)); // let the close arrive
+    term.type_keys(b"still there?\n");
+    let at = term.expect(at, "reconnecting");
+    term.expect(at, "Echo: still there?\r\n");
+    term.type_keys(&[0x04]);
+    assert_eq!(term.child.wait_for(Duration::from_secs(10)).code(), Some(0));
 }

@@ -25,6 +25,15 @@ pub fn run(config: &Config) -> Result<(), Error> {
             prompt(&mut out, b"\n")?;
             line.push(b'\n');
         }
+        if link.is_closed() {
+            // The server closes idle connections (after --idle-timeout): the user typing
+            // again after a pause expects it to just work.
+            eprintln!(
+                "echokit client: {} closed the connection; reconnecting",
+                config.target
+            );
+            link = connect(config)?.0;
+        }
         number += 1;
         exchange(link.as_mut(), &line, config, || format!("line {number}"))?;
         print_echo(&mut out, &line[..line.len() - 1])?;

@@ -146,7 +146,10 @@ pub enum Failure {
         sent: u8,
         got: u8,
     },
-    /// The connection closed (or the datagram ended) before the whole echo.
+    /// The server closed the connection before the whole echo.
+    #[error("connection closed after {got} of {len} bytes")]
+    Closed { got: usize, len: usize },
+    /// A datagram shorter than the one sent came back.
     #[error("cut short: got {got} of {len} bytes")]
     Short { got: usize, len: usize },
     /// A datagram longer than the one sent came back.
@@ -193,6 +196,10 @@ pub trait Link {
     fn send(&mut self, line: &[u8]) -> Result<(), Failure>;
     /// Waits for the echo of `line`, byte for byte.
     fn expect(&mut self, line: &[u8], wait: Wait) -> Result<(), Failure>;
+    /// Whether the server has already closed the connection (checked without waiting).
+    fn is_closed(&mut self) -> bool {
+        false
+    }
 }
 
 /// Connects to the target as configured and runs the mode.
@@ -236,7 +243,7 @@ pub(crate) fn read_failure(error: io::Error, got: usize, len: usize) -> Failure 
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Failure::TimedOut { got, len },
         io::ErrorKind::ConnectionRefused => Failure::Refused,
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
-            Failure::Short { got, len }
+            Failure::Closed { got, len }
         }
         _ => Failure::Io(error),
     }

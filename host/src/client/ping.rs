@@ -68,7 +68,7 @@ pub fn run(config: &Config, options: &Options) -> Result<(), Error> {
         }
         // A TCP stream that closed or broke carries no more probes.
         if matches!(conn, Conn::Tcp(_))
-            && matches!(result, Err(Failure::Short { .. } | Failure::Io(_)))
+            && matches!(result, Err(Failure::Closed { .. } | Failure::Io(_)))
         {
             break;
         }

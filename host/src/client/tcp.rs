@@ -2,7 +2,7 @@
 //! network splits them.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::{Error, Failure, Link, Target, Wait, first_difference, read_failure, stopped};
@@ -65,7 +65,7 @@ impl Link for TcpLink {
         self.writer
             .write_all(line)
             .map_err(|error| match error.kind() {
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Failure::Short {
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Failure::Closed {
                     got: 0,
                     len: line.len(),
                 },
@@ -75,6 +75,23 @@ impl Link for TcpLink {
 
     fn expect(&mut self, line: &[u8], wait: Wait) -> Result<(), Failure> {
         self.reader.expect(line, wait)
+    }
+
+    fn is_closed(&mut self) -> bool {
+        if !self.reader.inner.buffer().is_empty() {
+            return false;
+        }
+        let stream = self.reader.inner.get_ref();
+        if stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let closed = match stream.peek(&mut [0]) {
+            Ok(n) => n == 0,
+            Err(error) => error.kind() == io::ErrorKind::ConnectionReset,
+        };
+        // If this fails the next read reports it; nothing to add here.
+        let _ = stream.set_nonblocking(false);
+        closed
     }
 }
 
@@ -113,7 +130,7 @@ impl Echoes {
                     self.owed = len - got;
                     return Err(Failure::TimedOut { got, len });
                 }
-                Err(Failure::Short { .. }) => return Err(Failure::Short { got, len }),
+                Err(Failure::Closed { .. }) => return Err(Failure::Closed { got, len }),
                 Err(failure) => return Err(failure),
             };
             let n = data.len().min(len - got);
@@ -154,7 +171,7 @@ impl Echoes {
                 }
             }
             match self.inner.fill_buf() {
-                Ok([]) => return Err(Failure::Short { got: 0, len: 0 }),
+                Ok([]) => return Err(Failure::Closed { got: 0, len: 0 }),
                 // Re-borrow: returning `data` from inside the loop upsets the borrow checker.
                 Ok(_) => return Ok(self.inner.buffer()),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {
@@ -165,11 +182,5 @@ impl Echoes {
                 Err(error) => return Err(read_failure(error, 0, 0)),
             }
         }
-    }
-
-    /// Tells the server no more lines come (half-close), so it can finish and close too.
-    pub fn finish(&self) {
-        // Best effort: the server may already have gone, which changes nothing for us.
-        let _ = self.inner.get_ref().shutdown(Shutdown::Write);
     }
 }
