@@ -652,3 +652,15 @@ fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     term.type_keys(&[0x04]);
     assert_eq!(term.child.wait_for(Duration::from_secs(10)).code(), Some(0));
 }
+
+#[test]
+fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
+    let port = {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.local_addr().expect("addr").port().to_string()
+    };
+    let run = client(&["-p", &port, "--udp", "-m", "hello"], b"");
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "{}", run.stderr);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+}
