@@ -661,6 +661,46 @@ fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
     };
     let run = client(&["-p", &port, "--udp", "-m", "hello"], b"");
     assert_exit(&run, 2);
-    assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("refused"), "{}", run.stderr);
+}
+
+#[test]
+fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
+    // The first echo comes 0.5 s late (after the client's 0.3 s timeout); later ones at once.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        let mut first = Vec::new();
+        let _ = reader.read_until(b'\n', &mut first);
+        thread::sleep(Duration::from_millis(500));
+        let _ = writer.write_all(&first);
+        let _ = std::io::copy(&mut reader, &mut writer);
+    });
+    let run = client(
+        &["-p", &port, "-c", "3", "-i", "0", "--timeout", "0.3"],
+        b"",
+    );
+    assert_exit(&run, 1);
+    let out = text(&run.stdout);
+    assert!(
+        out.contains("no echo from 127.0.0.1:") && out.contains("seq=1: timed out"),
+        "{out}"
+    );
+    assert!(out.contains(": seq=2 time="), "{out}");
+    assert!(out.contains(": seq=3 time="), "{out}");
+    assert!(
+        out.contains("3 probes sent, 2 received, 33.3% loss\n"),
+        "{out}"
+    );
 }

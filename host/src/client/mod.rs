@@ -169,6 +169,17 @@ pub enum Failure {
     Io(#[from] io::Error),
 }
 
+impl Failure {
+    /// The same failure, saying how far into an echo of `len` bytes it happened.
+    fn at(self, got: usize, len: usize) -> Failure {
+        match self {
+            Failure::TimedOut { .. } => Failure::TimedOut { got, len },
+            Failure::Closed { .. } => Failure::Closed { got, len },
+            other => other,
+        }
+    }
+}
+
 /// How long to wait for an echo.
 #[derive(Debug, Clone, Copy)]
 pub enum Wait {

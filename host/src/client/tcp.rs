@@ -119,19 +119,19 @@ impl Echoes {
     /// On a wrong byte it still reads the whole echo, so the next one starts in the right
     /// place; on a timeout the missing bytes are remembered and skipped later.
     pub fn expect(&mut self, line: &[u8], wait: Wait) -> Result<(), Failure> {
-        self.skip_owed(wait)?;
         let len = line.len();
+        self.skip_owed(wait).map_err(|failure| failure.at(0, len))?;
         let mut got = 0;
         let mut wrong = None;
         while got < len {
             let data = match self.fill(wait) {
                 Ok(data) => data,
-                Err(Failure::TimedOut { .. }) => {
-                    self.owed = len - got;
-                    return Err(Failure::TimedOut { got, len });
+                Err(failure) => {
+                    if let Failure::TimedOut { .. } = failure {
+                        self.owed = len - got;
+                    }
+                    return Err(failure.at(got, len));
                 }
-                Err(Failure::Closed { .. }) => return Err(Failure::Closed { got, len }),
-                Err(failure) => return Err(failure),
             };
             let n = data.len().min(len - got);
             if wrong.is_none() {
