@@ -671,7 +671,8 @@ fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
 
 #[test]
 fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
-    // The first echo comes 0.5 s late (after the client's 0.3 s timeout); later ones at once.
+    // The first echo comes 1.1 s late: probe 1 (0.5 s timeout) and probe 2 (sent at 0.5 s,
+    // still waiting behind probe 1's echo) time out; 3 and 4 must skip both late echoes.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     thread::spawn(move || {
@@ -683,24 +684,28 @@ fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
         let mut writer = stream;
         let mut first = Vec::new();
         let _ = reader.read_until(b'\n', &mut first);
-        thread::sleep(Duration::from_millis(500));
+        thread::sleep(Duration::from_millis(1100));
         let _ = writer.write_all(&first);
         let _ = std::io::copy(&mut reader, &mut writer);
     });
     let run = client(
-        &["-p", &port, "-c", "3", "-i", "0", "--timeout", "0.3"],
+        &["-p", &port, "-c", "4", "-i", "0", "--timeout", "0.5"],
         b"",
     );
     assert_exit(&run, 1);
     let out = text(&run.stdout);
     assert!(
-        out.contains("no echo from 127.0.0.1:") && out.contains("seq=1: timed out"),
+        out.contains(": seq=1: timed out: got 0 of 64 bytes"),
         "{out}"
     );
-    assert!(out.contains(": seq=2 time="), "{out}");
-    assert!(out.contains(": seq=3 time="), "{out}");
     assert!(
-        out.contains("3 probes sent, 2 received, 33.3% loss\n"),
+        out.contains(": seq=2: timed out: got 0 of 64 bytes"),
+        "{out}"
+    );
+    assert!(out.contains(": seq=3 time="), "{out}");
+    assert!(out.contains(": seq=4 time="), "{out}");
+    assert!(
+        out.contains("4 probes sent, 2 received, 50% loss\n"),
         "{out}"
     );
 }
