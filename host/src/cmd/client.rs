@@ -11,6 +11,12 @@ use crate::exit;
 
 /// Arguments of `echokit client`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Modes: interactive when standard input is a terminal, else each input \
+line; -m sends only its messages; -c pings.\n\
+Exit status: 0 every echo matched; 1 an echo was wrong, short or timed out (or a probe was \
+lost); 2 bad arguments, or could not connect."
+)]
 pub struct Args {
     /// Server host: IPv4 or IPv6 address, or a name.
     #[arg(short = 's', long, default_value = "127.0.0.1")]
@@ -25,7 +31,8 @@ pub struct Args {
     #[arg(short = 'c', long, value_name = "COUNT", conflicts_with = "message",
           value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// Ping mode: seconds from one probe to the next (fractions allowed, 0 = back to back).
+    /// Ping mode: seconds from one probe to the next (fractions allowed, 0 = back to back)
+    /// [default: 1].
     #[arg(short, long, value_name = "SECS", requires = "count", value_parser = seconds)]
     interval: Option<Duration>,
     /// Ping mode: bytes per probe, newline included [default: 64].
