@@ -54,9 +54,13 @@ struct Server {
 
 impl Server {
     fn start(udp: bool) -> Server {
+        Server::start_on("127.0.0.1", udp)
+    }
+
+    fn start_on(host: &str, udp: bool) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = Command::new(BIN);
-        command.args(["server", "-p", "0", "-m", "console"]);
+        command.args(["server", "-s", host, "-p", "0", "-m", "console"]);
         if udp {
             command.arg("--udp");
         }
@@ -325,6 +329,18 @@ fn udp_mode_messages_lines_and_ping() {
     let run = client(&["-p", &port, "--udp", "-c", "3", "-i", "0.02"], b"");
     assert_exit(&run, 0);
     assert!(text(&run.stdout).contains("3 probes sent, 3 received, 0% loss\n"));
+}
+
+#[test]
+fn ipv6_tcp_and_udp() {
+    let server = Server::start_on("::1", true);
+    let port = server.port.to_string();
+    let run = client(&["-s", "::1", "-p", &port, "-m", "over IPv6"], b"");
+    assert_exit(&run, 0);
+    assert_eq!(text(&run.stdout), "Echo: over IPv6\n");
+    let run = client(&["-s", "::1", "-p", &port, "--udp", "-c", "1"], b"");
+    assert_exit(&run, 0);
+    assert!(text(&run.stdout).starts_with(&format!("64 bytes from [::1]:{port}: seq=1 ")));
 }
 
 // ---- failures: exit 2 ----
