@@ -200,8 +200,10 @@ impl Service {
     /// reading), or the read budget is spent.
     pub fn pump(&mut self, conn: &mut Connection, stream: &mut impl Stream) -> Progress {
         let mut budget = PUMP_BUDGET;
+        // One clock read per pump: the idle deadline needs milliseconds, not precision.
+        let now = self.clock.now();
         loop {
-            if let Err(reason) = self.flush(conn, stream) {
+            if let Err(reason) = self.flush(now, conn, stream) {
                 return self.close(conn, reason);
             }
             if conn.wants_write() {
@@ -228,7 +230,7 @@ impl Service {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    if let Err(reason) = self.input(conn, stream, n) {
+                    if let Err(reason) = self.input(now, conn, stream, n) {
                         return self.close(conn, reason);
                     }
                 }
@@ -249,6 +251,7 @@ impl Service {
     /// A send error is returned after the input is logged.
     fn input(
         &mut self,
+        now: Instant,
         conn: &mut Connection,
         stream: &mut impl Stream,
         n: usize,
@@ -267,7 +270,6 @@ impl Service {
                 break;
             }
         }
-        let now = self.clock.now();
         let Connection { id, peer, machine } = conn;
         let log = &mut self.log;
         let echoes = &mut self.totals.echoes;
@@ -284,12 +286,17 @@ impl Service {
     }
 
     /// Sends pending bytes until done or the socket would block.
-    fn flush(&mut self, conn: &mut Connection, stream: &mut impl Stream) -> Result<(), Reason> {
+    fn flush(
+        &mut self,
+        now: Instant,
+        conn: &mut Connection,
+        stream: &mut impl Stream,
+    ) -> Result<(), Reason> {
         while conn.wants_write() {
             match stream.send(conn.machine.poll_transmit()) {
                 Ok(0) => return Err(Reason::Error),
                 Ok(n) => {
-                    conn.machine.handle_sent(self.clock.now(), n);
+                    conn.machine.handle_sent(now, n);
                     self.bytes_out += n as u64;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),

@@ -225,8 +225,9 @@ impl Server {
     /// Serves until stopped, then shuts down (see the module docs).
     pub fn run(mut self) -> io::Result<Summary> {
         let mut events = Events::with_capacity(1024);
+        let mut now = self.service.now();
         while !self.stop.is_stopped() {
-            let timeout = self.poll_timeout();
+            let timeout = self.poll_timeout(now);
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -250,18 +251,19 @@ impl Server {
             if self.udp_more {
                 self.serve_udp();
             }
-            self.housekeeping();
+            now = self.housekeeping();
             self.service.end_of_batch();
         }
         Ok(self.shutdown())
     }
 
     /// How long the next poll may sleep.
-    fn poll_timeout(&self) -> Duration {
+    /// `now` is the time of the last housekeeping, a few microseconds ago (one clock read
+    /// less per round).
+    fn poll_timeout(&self, now: Instant) -> Duration {
         if !self.again.is_empty() || self.udp_more {
             return Duration::ZERO;
         }
-        let now = self.service.now();
         let until = |at: Instant| Duration::from_millis(at.millis().saturating_sub(now.millis()));
         let mut sleep = MAX_SLEEP;
         for at in [self.next_sweep, self.accept_paused_until]
@@ -401,8 +403,8 @@ impl Server {
         self.udp_more = true;
     }
 
-    /// Idle sweep and accept retry, when due.
-    fn housekeeping(&mut self) {
+    /// Idle sweep and accept retry, when due. Returns the time it ran at.
+    fn housekeeping(&mut self) -> Instant {
         let now = self.service.now();
         if self.accept_paused_until.is_some_and(|at| now >= at) {
             self.accept_paused_until = None;
@@ -411,6 +413,7 @@ impl Server {
         if self.next_sweep.is_some_and(|at| now >= at) {
             self.sweep();
         }
+        now
     }
 
     /// Closes idle connections and finds the next deadline. Deadlines only move later as
