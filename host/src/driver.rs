@@ -474,3 +474,6 @@ fn reason_of(e: &io::Error) -> Reason {
         _ => Reason::Error,
     }
 }
+
+#[cfg(test)]
+mod tests;
