@@ -663,3 +663,13 @@ fn raises_its_own_open_file_limit_to_serve_more_clients() {
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn sigterm_right_after_listening_is_a_clean_shutdown() {
+    for _ in 0..5 {
+        let mut server = Server::start(&["-m", "console"]);
+        let (code, lines) = server.terminate(SHUTDOWN_LIMIT);
+        assert_eq!(code, Some(0), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("shutdown")), "{lines:?}");
+    }
+}

@@ -132,7 +132,7 @@ pub struct Server {
 
 impl Server {
     /// Binds the first of `config.addrs` that works (TCP, and UDP on the same port with
-    /// `--udp`), opens the log and writes the `listening` records.
+    /// `--udp`) and opens the log.
     pub fn bind(config: &Config) -> Result<Server, StartError> {
         let mut last = None;
         let mut bound = None;
@@ -172,12 +172,7 @@ impl Server {
             poll.registry().register(u, UDP, Interest::READABLE)?;
         }
         let stop = Stopper::new(Waker::new(poll.registry(), WAKER)?);
-        let mut service = Service::new(config.service.clone(), log, Clock::start());
-        service.listening(local, Proto::Tcp);
-        if udp.is_some() {
-            service.listening(local, Proto::Udp);
-        }
-        service.flush_log();
+        let service = Service::new(config.service.clone(), log, Clock::start());
         let presize = config.service.max_conns.min(PRESIZE_LIMIT);
         Ok(Server {
             poll,
@@ -222,8 +217,15 @@ impl Server {
         Ok(())
     }
 
-    /// Serves until stopped, then shuts down (see the module docs).
+    /// Writes the `listening` records, serves until stopped, then shuts down (see the
+    /// module docs). Announcing here, not in [`Server::bind`], means a script that signals
+    /// the server as soon as it reads `listening` finds the signal handlers in place.
     pub fn run(mut self) -> io::Result<Summary> {
+        self.service.listening(self.local, Proto::Tcp);
+        if self.udp.is_some() {
+            self.service.listening(self.local, Proto::Udp);
+        }
+        self.service.flush_log();
         let mut events = Events::with_capacity(1024);
         let mut now = self.service.now();
         while !self.stop.is_stopped() {
