@@ -165,7 +165,15 @@ impl Server {
             thread::sleep(Duration::from_millis(10));
         };
         let code = status.and_then(|s| s.code());
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        let mut rest = Vec::new();
+        if status.is_some() {
+            // The pipe is closed: read to its end (the reader thread may lag behind).
+            while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                rest.push(line);
+            }
+        } else {
+            rest.extend(self.lines.try_iter());
+        }
         (code, rest)
     }
 
