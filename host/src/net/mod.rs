@@ -2,3 +2,4 @@
 
 pub mod std_tcp;
 pub mod stop;
+mod timer;

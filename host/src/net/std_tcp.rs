@@ -23,6 +23,7 @@ use slab::Slab;
 use crate::driver::{Connection, Progress, Service, Stream};
 use crate::net::stop::Signals;
 pub use crate::net::stop::Stopper;
+use crate::net::timer::Timer;
 use crate::server::clock::Clock;
 use crate::server::config::Config;
 use crate::server::log::LogSink;
@@ -31,6 +32,7 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const UDP: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 const SIGNALS: Token = Token(usize::MAX - 4);
+const TIMER: Token = Token(usize::MAX - 5);
 
 /// Listen backlog asked of the kernel (it caps this at `net.core.somaxconn`).
 const BACKLOG: i32 = 65_535;
@@ -38,8 +40,6 @@ const BACKLOG: i32 = 65_535;
 const UDP_BUDGET: usize = 256;
 /// How long accepting pauses after running out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Longest sleep in the loop, whatever the deadlines (a safety net, not a timer).
-const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// Least time between two idle sweeps: each walks every connection, so with many
 /// staggered deadlines they must not run on every loop round. Idle closes may be this late.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
@@ -122,6 +122,8 @@ pub struct Server {
     again: Vec<usize>,
     /// When the next idle sweep is due (`None`: no connection can time out).
     next_sweep: Option<Instant>,
+    /// Wakes the loop for the idle sweep, so polls need no timeout.
+    timer: Timer,
     accept_paused_until: Option<Instant>,
     /// An accept error was logged and no accept has worked since.
     accept_failing: bool,
@@ -172,6 +174,7 @@ impl Server {
             poll.registry().register(u, UDP, Interest::READABLE)?;
         }
         let stop = Stopper::new(Waker::new(poll.registry(), WAKER)?);
+        let timer = Timer::new(poll.registry(), TIMER)?;
         let service = Service::new(config.service.clone(), log, Clock::start());
         let presize = config.service.max_conns.min(PRESIZE_LIMIT);
         Ok(Server {
@@ -188,6 +191,7 @@ impl Server {
             conns: Slab::with_capacity(presize),
             again: Vec::new(),
             next_sweep: None,
+            timer,
             accept_paused_until: None,
             accept_failing: false,
             stop,
@@ -230,7 +234,7 @@ impl Server {
         let mut now = self.service.now();
         while !self.stop.is_stopped() {
             let timeout = self.poll_timeout(now);
-            match self.poll.poll(&mut events, Some(timeout)) {
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -241,6 +245,7 @@ impl Server {
                     LISTENER => self.accept_all(),
                     UDP => self.serve_udp(),
                     WAKER => {}
+                    TIMER => self.timer.fired(),
                     SIGNALS => self.on_signal(),
                     Token(key) => {
                         self.pump(key, event.is_read_closed() || event.is_error());
@@ -259,23 +264,17 @@ impl Server {
         Ok(self.shutdown())
     }
 
-    /// How long the next poll may sleep.
-    /// `now` is the time of the last housekeeping, a few microseconds ago (one clock read
-    /// less per round).
-    fn poll_timeout(&self, now: Instant) -> Duration {
+    /// How long the next poll may sleep (`None`: until an event; the idle sweep has its
+    /// own [`Timer`]). `now` is the time of the last housekeeping, a few microseconds ago
+    /// (one clock read less per round).
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.again.is_empty() || self.udp_more {
-            return Duration::ZERO;
+            return Some(Duration::ZERO);
         }
-        let until = |at: Instant| Duration::from_millis(at.millis().saturating_sub(now.millis()));
-        let mut sleep = MAX_SLEEP;
-        for at in [self.next_sweep, self.accept_paused_until]
-            .into_iter()
-            .flatten()
-        {
-            sleep = sleep.min(until(at));
-        }
-        if let Some(flush) = self.service.next_flush_in() {
-            sleep = sleep.min(flush);
+        let mut sleep = self.service.next_flush_in();
+        if let Some(at) = self.accept_paused_until {
+            let until = Duration::from_millis(at.millis().saturating_sub(now.millis()));
+            sleep = Some(sleep.map_or(until, |s| s.min(until)));
         }
         sleep
     }
@@ -415,6 +414,9 @@ impl Server {
         if self.next_sweep.is_some_and(|at| now >= at) {
             self.sweep();
         }
+        let at = self.next_sweep.map(|at| self.service.clock().to_std(at));
+        // Only fails for invalid values, which `set` never passes.
+        let _ = self.timer.set(at);
         now
     }
 
