@@ -56,7 +56,8 @@ impl Timer {
             },
             it_value: libc::timespec {
                 tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
-                tv_nsec: libc::c_long::from(after.subsec_nanos()),
+                // NOTE: below 1e9, so it fits a c_long of any width.
+                tv_nsec: after.subsec_nanos() as libc::c_long,
             },
         };
         // Safety: `spec` is a valid itimerspec; the old value is not asked for.
