@@ -88,6 +88,8 @@ pub struct LogSink {
     file: Option<(PathBuf, Output<File>)>,
     last_file_flush: Instant,
     line: Vec<u8>,
+    /// Where file records are formatted before they are appended to the pending bytes.
+    scratch: Vec<u8>,
 }
 
 impl LogSink {
@@ -107,6 +109,7 @@ impl LogSink {
             file,
             last_file_flush: Instant::now(),
             line: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -133,13 +136,15 @@ impl LogSink {
     /// Writes `record` whatever the level.
     pub fn write_always(&mut self, record: &Record<'_>) {
         if let Some((_, out)) = &mut self.file {
+            // Formatted into a scratch buffer that only grows: zero-filling room for the
+            // worst case in `pending` for every record cost more than copying the result.
             let len = record.max_formatted_len();
-            let start = out.pending.len();
-            out.pending.resize(start + len, 0);
-            match record.format(&mut out.pending[start..]) {
-                Ok(n) => out.pending.truncate(start + n),
-                // NOTE: max_formatted_len is an upper bound, so this cannot happen.
-                Err(_) => out.pending.truncate(start),
+            if self.scratch.len() < len {
+                self.scratch.resize(len, 0);
+            }
+            // NOTE: max_formatted_len is an upper bound, so the error cannot happen.
+            if let Ok(n) = record.format(&mut self.scratch) {
+                out.pending.extend_from_slice(&self.scratch[..n]);
             }
         }
         if let Some(out) = &mut self.console {
