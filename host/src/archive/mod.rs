@@ -220,8 +220,10 @@ pub fn run(options: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// The input, its name for messages, and its size when known.
-fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, String, Option<u64>), Error> {
+/// The opened input, its name for messages, and its size when known.
+type Input = (Box<dyn Read + Send>, String, Option<u64>);
+
+fn open_input(path: &Path) -> Result<Input, Error> {
     if path == Path::new("-") {
         return Ok((Box::new(io::stdin()), "<stdin>".to_string(), None));
     }

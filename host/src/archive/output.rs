@@ -150,10 +150,7 @@ mod tests {
     #[test]
     fn stamp_goes_before_the_last_extension() {
         assert_eq!(stamp("archive.csv"), "archive.2026-11-23T10-15-02.123Z.csv");
-        assert_eq!(
-            stamp("a.b.jsonl"),
-            "a.b.2026-11-23T10-15-02.123Z.jsonl"
-        );
+        assert_eq!(stamp("a.b.jsonl"), "a.b.2026-11-23T10-15-02.123Z.jsonl");
         assert_eq!(stamp("archive"), "archive.2026-11-23T10-15-02.123Z");
         assert_eq!(
             stamp("out.d/archive"),

@@ -168,7 +168,7 @@ fn shrunk(mut buf: Vec<u8>) -> Vec<u8> {
 
 /// The per-format encoder a worker owns.
 enum Encoder {
-    Csv(csv::Encoder),
+    Csv(Box<csv::Encoder>),
     Json(json::Encoder),
     Messages(json::MessageEncoder),
 }
@@ -176,7 +176,7 @@ enum Encoder {
 impl Encoder {
     fn new(format: Format) -> Self {
         match format {
-            Format::Csv => Encoder::Csv(csv::Encoder::default()),
+            Format::Csv => Encoder::Csv(Box::default()),
             Format::Json => Encoder::Json(json::Encoder::default()),
             Format::Messages => Encoder::Messages(json::MessageEncoder::default()),
         }
@@ -232,8 +232,7 @@ fn chunk(
     // Every line and logical record of the chunk fits the scratch buffer.
     if scratch.len() < job.data.len() {
         scratch.resize(job.data.len(), 0);
-    } else if scratch.len() > 4 * super::reader::CHUNK && job.data.len() <= super::reader::CHUNK
-    {
+    } else if scratch.len() > 4 * super::reader::CHUNK && job.data.len() <= super::reader::CHUNK {
         *scratch = vec![0; job.data.len()];
     }
     let mut done = Done::default();

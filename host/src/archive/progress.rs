@@ -52,7 +52,8 @@ impl Progress {
             ),
             None => ("{spinner} {bytes} {binary_bytes_per_sec}", None),
         };
-        let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
         ProgressBar::with_draw_target(len, target).with_style(style)
     }
 

@@ -86,15 +86,14 @@ impl<'a> Splitter<'a> {
             let first = self.line;
             self.pos = end;
             self.line += 1;
-            let kind = if line.first().is_some_and(u8::is_ascii_digit)
-                && legacy::is_record_start(line)
-            {
-                Kind::Legacy
-            } else if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            } else {
-                Kind::Json
-            };
+            let kind =
+                if line.first().is_some_and(u8::is_ascii_digit) && legacy::is_record_start(line) {
+                    Kind::Legacy
+                } else if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                } else {
+                    Kind::Json
+                };
             if kind == Kind::Legacy {
                 // Take the continuation lines.
                 while self.pos < self.chunk.len() {
@@ -121,7 +120,8 @@ impl<'a> Splitter<'a> {
 mod tests {
     use super::*;
 
-    const JSON: &str = r#"{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg":"hi"}"#;
+    const JSON: &str =
+        r#"{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg":"hi"}"#;
     const LEGACY: &str = "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: a";
 
     fn split(text: &str) -> Vec<(String, Kind, u64, bool)> {

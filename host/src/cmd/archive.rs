@@ -88,7 +88,9 @@ fn parse_bool(text: &str) -> Result<bool, String> {
     } else if is("false") || is("0") || is("no") || is("n") || is("off") {
         Ok(false)
     } else {
-        Err(format!("`{text}` is not a boolean (use true/false, 1/0, yes/no)"))
+        Err(format!(
+            "`{text}` is not a boolean (use true/false, 1/0, yes/no)"
+        ))
     }
 }
 
