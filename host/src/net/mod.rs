@@ -1,1 +1,3 @@
 //! Transports: each moves bytes between sockets and [`crate::driver::Service`].
+
+pub mod std_tcp;
