@@ -1,7 +1,9 @@
 //! `echokit archive` end to end: the built binary on real files, as a user runs it.
 
+mod common;
+
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -565,6 +567,70 @@ fn sigterm_leaves_no_temporary_file() {
     assert_eq!(
         fs::read_to_string(dir.path().join("archive.csv")).unwrap(),
         "precious"
+    );
+}
+
+#[test]
+fn a_real_server_log_archives_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server =
+        common::Server::start_in(Some(dir.path()), &["-m", "file", "-f", "server.log"]);
+    let sent: [&[u8]; 5] = [
+        b"Hi There",
+        b"a,b,\"c\"",
+        b"\xff\xfebinary\x00",
+        b"{\"level\":\"ERROR\"}",
+        b"last, no newline",
+    ];
+    let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    for (i, m) in sent.iter().enumerate() {
+        let mut data = m.to_vec();
+        if i + 1 < sent.len() {
+            data.push(b'\n');
+        }
+        c.write_all(&data).unwrap();
+        let mut back = vec![0; data.len()];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(back, data);
+    }
+    drop(c);
+    let (code, _) = server.terminate(std::time::Duration::from_secs(2));
+    assert_eq!(code, Some(0));
+
+    let out = archive(
+        dir.path(),
+        &["-i", "server.log", "-o", "a.csv", "-a", "false"],
+        b"",
+    );
+    assert_exit(&out, 0);
+    let (header, rows) = read_csv(&dir.path().join("a.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("event")], "listening");
+    assert_eq!(&rows[0][col("addr")], server.addr.to_string());
+    assert_eq!(&rows.last().unwrap()[col("event")], "shutdown");
+    let echoes: Vec<&csv::StringRecord> =
+        rows.iter().filter(|r| &r[col("event")] == "echo").collect();
+    assert_eq!(echoes.len(), sent.len());
+    for (row, m) in echoes.iter().zip(sent) {
+        match std::str::from_utf8(m) {
+            Ok(text) => assert_eq!(&row[col("msg")], text),
+            Err(_) => assert_eq!(&row[col("msg_hex")], hex(m)),
+        }
+    }
+    assert_eq!(&echoes[4][col("partial")], "true");
+
+    // JSON Lines out is the log itself, line for line.
+    let out = archive(
+        dir.path(),
+        &["-i", "server.log", "-o", "a.jsonl", "-a", "false", "-j"],
+        b"",
+    );
+    assert_exit(&out, 0);
+    assert_eq!(
+        fs::read(dir.path().join("a.jsonl")).unwrap(),
+        fs::read(dir.path().join("server.log")).unwrap()
     );
 }
 
