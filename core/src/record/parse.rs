@@ -489,6 +489,12 @@ impl<'a> Parser<'a> {
         let open = self.pos;
         self.pos += 1;
         let body = &self.line[self.pos..];
+        // Fastest path: printable ASCII up to the closing quote is valid as it stands.
+        let plain = plain_ascii_len(body);
+        if body.get(plain) == Some(&b'"') {
+            self.pos += plain + 1;
+            return Ok(&body[..plain]);
+        }
         // Fast path: no escape before the closing quote, so borrow from the line.
         let stop = memchr::memchr2(b'"', b'\\', body);
         let Some(stop) = stop else {
@@ -794,11 +800,69 @@ enum Literal {
     Other,
 }
 
+/// Length of the run at the start of `s` that is printable ASCII other than `"` and `\`
+/// (bytes a JSON string holds as they are, and that are UTF-8 by themselves).
+///
+/// Most log strings are such runs (keys, levels, addresses, typical messages); checking eight
+/// bytes at a time saves the separate UTF-8 and control-character passes over them.
+#[inline]
+fn plain_ascii_len(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Sets the high bit of each byte of `x` that is zero (exact as "any", see Hacker's
+    // Delight 6-1; a false mark only ever follows a true one).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut i = 0;
+    while let Some(bytes) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(word);
+        // Bytes below 0x20 (exact for a bound up to 0x80), from 0x80, `"` and `\`.
+        let control = w.wrapping_sub(ONES * 0x20) & !w;
+        let quote = zero(w ^ (ONES * u64::from(b'"')));
+        let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+        if (control | quote | backslash | w) & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = s.get(i) {
+        if !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 fn hex_value(d: u8) -> Option<u8> {
     match d {
         b'0'..=b'9' => Some(d - b'0'),
         b'a'..=b'f' => Some(d - b'a' + 10),
         b'A'..=b'F' => Some(d - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ascii_len_stops_at_the_first_special_byte() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for b in 0..=255u8 {
+                    let mut s = [b'a'; 20];
+                    let s = &mut s[..len];
+                    if at < len {
+                        s[at] = b;
+                    }
+                    let special = !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\';
+                    let expect = if at < len && special { at } else { len };
+                    assert_eq!(plain_ascii_len(s), expect, "len {len} at {at} byte {b:#x}");
+                }
+            }
+        }
     }
 }
