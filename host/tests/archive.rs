@@ -173,7 +173,8 @@ fn csv_keeps_awkward_messages_exact() {
     }
     assert_eq!(&rows[8][col("reason")], "eof");
     assert_eq!(&rows[8][col("bytes_in")], "77");
-    assert_eq!(&rows[9][col("echoes")], "7");
+    assert_eq!(&rows[9][col("event")], "shutdown");
+    assert_eq!(&rows[9][col("bytes_out")], "77");
     assert_eq!(names(dir.path()), ["archive.csv", "echo-server.log"]);
 }
 
