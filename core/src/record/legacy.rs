@@ -44,10 +44,11 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     if text.is_empty() {
         return err(ParseErrorKind::Empty, 0);
     }
-    if !is_record_start(text) {
-        return err(ParseErrorKind::BadTimestamp, 0);
-    }
-    let Ok(ts) = Timestamp::parse(&text[..TS_LEN]) else {
+    let ts = match text.get(..TS_LEN + 2) {
+        Some(start) if start.ends_with(b"::") => Timestamp::parse(&start[..TS_LEN]).ok(),
+        _ => None,
+    };
+    let Some(ts) = ts else {
         return err(ParseErrorKind::BadTimestamp, 0);
     };
     let rest = &text[TS_LEN + 2..];
@@ -166,8 +167,19 @@ fn strip_newline(text: &[u8]) -> &[u8] {
     text.strip_suffix(b"\r").unwrap_or(text)
 }
 
+/// The first `needle` in `haystack`. The needles here are a few bytes and the haystacks a
+/// line, where a searcher's set-up would cost more than the search.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, haystack.get(from..)?) {
+        let at = from + i;
+        if haystack[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -234,6 +246,15 @@ mod tests {
         assert_eq!(r.event, Event::Log);
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.msg, Some(&b"something broke"[..]));
+    }
+
+    #[test]
+    fn find_finds_the_first_needle() {
+        assert_eq!(find(b"a:b::c::", b"::"), Some(3));
+        assert_eq!(find(b"::", b"::"), Some(0));
+        assert_eq!(find(b"a:", b"::"), None);
+        assert_eq!(find(b"x] Echo:] Echo: y", b"] Echo: "), Some(8));
+        assert_eq!(find(b"", b"::"), None);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct Splitter<'a> {
     pos: usize,
     /// Index of the line starting at `pos`.
     line: u64,
+    /// A position where a line was already found to start a record (by the look-ahead
+    /// that ends a legacy record), so it is not checked twice.
+    known_start: Option<usize>,
 }
 
 impl<'a> Splitter<'a> {
@@ -60,6 +63,7 @@ impl<'a> Splitter<'a> {
             chunk,
             pos: 0,
             line: 0,
+            known_start: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl<'a> Splitter<'a> {
                 while self.pos < self.chunk.len() {
                     let next_end = self.line_end(self.pos);
                     if is_start(&self.chunk[self.pos..next_end], scratch) {
+                        self.known_start = Some(self.pos);
                         break;
                     }
                     self.pos = next_end;
