@@ -807,32 +807,39 @@ enum Literal {
 /// bytes at a time saves the separate UTF-8 and control-character passes over them.
 #[inline]
 fn plain_ascii_len(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Sets the high bit of each byte of `x` that is zero (exact as "any", see Hacker's
-    // Delight 6-1; a false mark only ever follows a true one).
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
     let mut i = 0;
     while let Some(bytes) = s.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(bytes);
-        let w = u64::from_le_bytes(word);
-        // Bytes below 0x20 (exact for a bound up to 0x80), from 0x80, `"` and `\`.
-        let control = w.wrapping_sub(ONES * 0x20) & !w;
-        let quote = zero(w ^ (ONES * u64::from(b'"')));
-        let backslash = zero(w ^ (ONES * u64::from(b'\\')));
-        if (control | quote | backslash | w) & HIGH != 0 {
-            break;
+        if let Some(at) = first_special(word) {
+            return i + at;
         }
         i += 8;
     }
-    while let Some(&b) = s.get(i) {
-        if !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\' {
-            break;
-        }
-        i += 1;
-    }
-    i
+    // The tail, padded with quotes (which stop the run where `s` ends).
+    let rest = &s[i..];
+    let mut word = [b'"'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    i + first_special(word).unwrap_or(rest.len())
+}
+
+/// The index of the first byte in `word` that is below 0x20, from 0x80, `"` or `\\`.
+#[inline]
+fn first_special(word: [u8; 8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    // Each test sets the high bit of matching bytes. A borrow can also mark a byte above a
+    // true match, never below one, so the lowest mark is exact (Hacker's Delight 6-1).
+    let below = |n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let marks = (below(0x20)
+        | zero(w ^ (ONES * u64::from(b'"')))
+        | zero(w ^ (ONES * u64::from(b'\\')))
+        | w)
+        & HIGH;
+    // NOTE(as): trailing_zeros of a nonzero u64 is below 64.
+    (marks != 0).then(|| (marks.trailing_zeros() / 8) as usize)
 }
 
 fn hex_value(d: u8) -> Option<u8> {
@@ -861,6 +868,14 @@ mod tests {
                     let special = !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\';
                     let expect = if at < len && special { at } else { len };
                     assert_eq!(plain_ascii_len(s), expect, "len {len} at {at} byte {b:#x}");
+                    // A later special byte changes nothing.
+                    for later in at + 1..len {
+                        let keep = s[later];
+                        s[later] = 0;
+                        let expect = if special { at } else { later };
+                        assert_eq!(plain_ascii_len(s), expect, "{at} {b:#x} then {later}");
+                        s[later] = keep;
+                    }
                 }
             }
         }
