@@ -635,6 +635,64 @@ fn a_real_server_log_archives_exactly() {
     );
 }
 
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut master, mut slave) = (0, 0);
+    // Safety: openpty writes two new descriptors into the given ints, which we then own.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // Safety: fresh descriptors from openpty, owned by nobody else.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .args(["archive", "-i", "-", "-o", "out.csv", "-a", "false"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .unwrap(),
+    );
+    // Everything the terminal shows, read as it comes (the pty buffer is small).
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        // Reading ends with EIO once the child has exited.
+        let _ = std::fs::File::from(master).read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    // A slow producer: the run takes about two seconds.
+    let mut stdin = child.0.stdin.take().unwrap();
+    let part = many(2_000);
+    for _ in 0..10 {
+        stdin.write_all(&part).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(stdin);
+    let status = child.0.wait().unwrap();
+    drop(child);
+    let shown = reader.join().unwrap();
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("iB/s"), "no progress bar: {shown:?}");
+    assert!(
+        shown.contains("wrote 20000 records to out.csv"),
+        "{shown:?}"
+    );
+    // Not a terminal: no bar, only the result line.
+    let out = archive(dir.path(), &["-i", "-", "-o", "-"], &part);
+    assert_exit(&out, 0);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
 /// Kills and reaps a child process if a test fails before it exits.
 struct ChildGuard(std::process::Child);
 
