@@ -693,6 +693,42 @@ fn a_progress_bar_shows_on_a_terminal_only() {
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
 
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("echo-server.log"), many(50_000)).unwrap();
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .args(["archive", "-o", "-"])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Like `| head -1`: read the header, then close the pipe.
+    let mut first = [0u8; 3];
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    assert_eq!(&first, b"ts,");
+    let status = child.0.wait().unwrap();
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "");
+}
+
 /// Kills and reaps a child process if a test fails before it exits.
 struct ChildGuard(std::process::Child);
 
