@@ -161,9 +161,12 @@ fn python_address<'a>(tuple: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
     core::str::from_utf8(out).ok()
 }
 
+/// Strips one line ending, `\n` or `\r\n`; a `\r` alone belongs to the message.
 fn strip_newline(text: &[u8]) -> &[u8] {
-    let text = text.strip_suffix(b"\n").unwrap_or(text);
-    text.strip_suffix(b"\r").unwrap_or(text)
+    match text.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => text,
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -234,6 +237,20 @@ mod tests {
         assert_eq!(r.event, Event::Log);
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.msg, Some(&b"something broke"[..]));
+    }
+
+    /// Found by the property tests: a record handed over without its line ending lost a
+    /// final `\r` of its message (and `Echo: \r` became a `closed` record).
+    #[test]
+    fn a_lone_final_carriage_return_is_message() {
+        let r =
+            parse_str("2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: \r");
+        assert_eq!(r.event, Event::Echo);
+        assert_eq!(r.msg, Some(&b"\r"[..]));
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: a\r\n",
+        );
+        assert_eq!(r.msg, Some(&b"a"[..]));
     }
 
     #[test]
