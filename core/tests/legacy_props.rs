@@ -116,7 +116,6 @@ struct Expect {
     event: Event,
     peer: Option<String>,
     addr: Option<String>,
-    msg: Option<String>,
 }
 
 /// A legacy message (first line and continuation lines) and its meaning.
@@ -136,7 +135,6 @@ fn message() -> impl Strategy<Value = (String, Expect)> {
                 },
                 peer: Some(peer),
                 addr: None,
-                msg: (!text.is_empty()).then(|| text.clone()),
             };
             (format!("Client[{tuple}] Echo: {text}"), expect)
         });
@@ -149,7 +147,6 @@ fn message() -> impl Strategy<Value = (String, Expect)> {
             event: Event::Listening,
             peer: None,
             addr: Some(addr.clone()),
-            msg: None,
         };
         (format!("EchoServer Listening on {addr}"), expect)
     });
@@ -167,7 +164,6 @@ fn message() -> impl Strategy<Value = (String, Expect)> {
                 event: Event::Log,
                 peer: None,
                 addr: None,
-                msg: Some(text.clone()),
             };
             (text, expect)
         });

@@ -214,7 +214,7 @@ fn expected_json(r: &Record<'_>) -> Value {
             Err(_) => put("msg_hex", Some(json!(hex(msg)))),
         }
     }
-    put("partial", r.partial.then(|| json!(true)));
+    put("partial", r.partial.then_some(Value::Bool(true)));
     put("reason", r.reason.map(|v| json!(v.as_str())));
     put("bytes_in", r.bytes_in.map(|v| json!(v)));
     put("bytes_out", r.bytes_out.map(|v| json!(v)));
