@@ -786,7 +786,10 @@ impl<'a> Parser<'a> {
             }
             p.pos - s
         };
-        if digits(self) == 0 {
+        let int_start = self.pos;
+        let int_digits = digits(self);
+        // JSON allows no leading zero (`01`), in skipped values too.
+        if int_digits == 0 || (int_digits > 1 && self.line[int_start] == b'0') {
             return Err(ParseError {
                 kind: ParseErrorKind::BadNumber,
                 offset: start,
@@ -852,6 +855,31 @@ mod tests {
         let mut scratch = std::vec![0u8; line.len()];
         let r = Record::parse(line.as_bytes(), &mut scratch).unwrap();
         assert_eq!(r.msg, Some(&[0u8; 200][..]));
+    }
+
+    /// Found by fuzzing (`record_parse` cross-checks serde_json): a number with a leading
+    /// zero in an unknown key's value was accepted, so invalid JSON passed as a record.
+    #[test]
+    fn leading_zeros_are_invalid_json_in_skipped_values_too() {
+        let line = |v: &str| {
+            std::format!(
+                r#"{{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","x":{v}}}"#
+            )
+        };
+        for bad in ["00", "01", "-01", "[1,02]", "00.5"] {
+            let l = line(bad);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert_eq!(
+                Record::parse(l.as_bytes(), &mut scratch).unwrap_err().kind,
+                ParseErrorKind::BadNumber,
+                "{bad}"
+            );
+        }
+        for good in ["0", "-0", "10", "0.5", "-0e1", "1E+2"] {
+            let l = line(good);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert!(Record::parse(l.as_bytes(), &mut scratch).is_ok(), "{good}");
+        }
     }
 
     #[test]
