@@ -498,3 +498,26 @@ fn max_formatted_len_covers_every_field_at_its_longest() {
         assert!(n <= Record::max_len_for_msg(msg.len()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The console form is one line too: no message, peer or address can put a control
+    /// character (a newline, an ANSI escape) on the console.
+    #[test]
+    fn human_form_is_one_line_without_control_characters(o in owned()) {
+        let text = o.record().human().to_string();
+        prop_assert!(!text.chars().any(char::is_control), "{:?}", text);
+    }
+
+    /// Timestamps: the text form reads back as the same timestamp, and UTC ones round-trip
+    /// through Unix milliseconds.
+    #[test]
+    fn timestamps_round_trip(ts in timestamp(), millis in 0u64..253_402_300_800_000) {
+        let text = ts.to_string();
+        prop_assert_eq!(Timestamp::parse(text.as_bytes()), Ok(ts));
+        let t = Timestamp::from_unix_millis(millis);
+        prop_assert_eq!(t.unix_millis(), Some(millis));
+        prop_assert_eq!(Timestamp::parse(t.to_string().as_bytes()), Ok(t));
+    }
+}

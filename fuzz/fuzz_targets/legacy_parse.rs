@@ -2,15 +2,19 @@
 //! as one JSON line that parses back as the same record (what the archiver does with it).
 #![no_main]
 
-use echo_core::record::{Record, legacy};
+use echo_core::record::{ParseErrorKind, Record, legacy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &[u8]| {
-    // The documented minimum scratch for the peer.
-    let mut scratch = [0u8; 64];
+    // A scratch as long as the text is documented to be always enough.
+    let mut scratch = vec![0u8; text.len()];
     let starts = legacy::is_record_start(text);
-    let Ok(record) = legacy::parse(text, &mut scratch) else {
-        return;
+    let record = match legacy::parse(text, &mut scratch) {
+        Ok(record) => record,
+        Err(e) => {
+            assert_ne!(e.kind, ParseErrorKind::ScratchTooSmall);
+            return;
+        }
     };
     assert!(starts, "parsed a record that does not start like one");
 
