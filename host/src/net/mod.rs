@@ -1,1 +1,3 @@
-//! See the crate docs.
+//! Transports: each moves bytes between sockets and [`crate::driver::Service`].
+
+pub mod std_tcp;

@@ -1,0 +1,38 @@
+//! The server's two clocks, converted at the boundary (echo-core never reads a clock).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use echo_core::time::{Instant, Timestamp};
+
+/// Monotonic time since the server started, for idle deadlines and rate limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn start() -> Self {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// Milliseconds since [`Clock::start`], as echo-core's instant.
+    pub fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// `now` as a `std::time::Instant` (to compute poll timeouts).
+    pub fn to_std(&self, at: Instant) -> std::time::Instant {
+        self.origin + std::time::Duration::from_millis(at.millis())
+    }
+}
+
+/// The wall-clock time for a record (UTC, milliseconds).
+pub fn wall_now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(millis)
+}
