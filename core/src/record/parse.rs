@@ -352,10 +352,7 @@ impl<'a> Parser<'a> {
                 set(&mut f.msg, v, "msg", at)
             }
             b"msg_hex" => {
-                let v = match self.optional_string("msg_hex")? {
-                    None => None,
-                    Some(hex) => Some(self.decode_hex(hex, value_at)?),
-                };
+                let v = self.hex_string(value_at)?;
                 set(&mut f.msg_hex, v, "msg_hex", at)
             }
             b"partial" => {
@@ -508,7 +505,7 @@ impl<'a> Parser<'a> {
             return Ok(s);
         }
         self.pos = open;
-        self.unescape()
+        self.unescape().map(|s| &*s)
     }
 
     /// Checks that a raw string run is UTF-8 and holds no control character.
@@ -529,7 +526,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Decodes a string with escapes into scratch. `self.pos` is at the opening quote.
-    fn unescape(&mut self) -> Result<Str<'a>, ParseError> {
+    fn unescape(&mut self) -> Result<&'a mut [u8], ParseError> {
         self.pos += 1;
         let scratch = core::mem::take(&mut self.scratch);
         let mut n = 0;
@@ -629,6 +626,41 @@ impl<'a> Parser<'a> {
         }
         self.pos += 4;
         Ok(v)
+    }
+
+    /// Reads `msg_hex` (a string or `null`) and decodes it. A string holding escapes is
+    /// unescaped into scratch and decoded there in place, so that scratch as long as the line
+    /// is always enough (unescaping then decoding apart could need half as much again).
+    fn hex_string(&mut self, at: usize) -> Result<Option<&'a [u8]>, ParseError> {
+        let escaped = self.peek() == Some(b'"')
+            && memchr::memchr2(b'"', b'\\', &self.line[self.pos + 1..])
+                .is_some_and(|i| self.line[self.pos + 1 + i] == b'\\');
+        if !escaped {
+            return match self.optional_string("msg_hex")? {
+                None => Ok(None),
+                Some(hex) => self.decode_hex(hex, at).map(Some),
+            };
+        }
+        let buf = self.unescape()?;
+        if buf.len() % 2 != 0 {
+            return Err(ParseError {
+                kind: ParseErrorKind::BadHex,
+                offset: at,
+            });
+        }
+        let n = buf.len() / 2;
+        for i in 0..n {
+            match (hex_value(buf[2 * i]), hex_value(buf[2 * i + 1])) {
+                (Some(h), Some(l)) => buf[i] = h << 4 | l,
+                _ => {
+                    return Err(ParseError {
+                        kind: ParseErrorKind::BadHex,
+                        offset: at,
+                    });
+                }
+            }
+        }
+        Ok(Some(&buf[..n]))
     }
 
     /// Decodes `msg_hex` (lowercase or uppercase pairs) into scratch.
@@ -760,7 +792,10 @@ impl<'a> Parser<'a> {
             }
             p.pos - s
         };
-        if digits(self) == 0 {
+        let int_start = self.pos;
+        let int_digits = digits(self);
+        // JSON allows no leading zero (`01`), in skipped values too.
+        if int_digits == 0 || (int_digits > 1 && self.line[int_start] == b'0') {
             return Err(ParseError {
                 kind: ParseErrorKind::BadNumber,
                 offset: start,
@@ -878,6 +913,63 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Found by the property tests: `msg_hex` spelled with a `\u0030` escape and many raw
+    /// digits needed more scratch than the line's length (unescaped copy plus decoded copy),
+    /// so a valid record failed with `ScratchTooSmall`.
+    #[test]
+    fn escaped_msg_hex_fits_a_scratch_as_long_as_the_line() {
+        let mut line = std::string::String::from(
+            r#"{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg_hex":"\u0030"#,
+        );
+        line.push_str(&"0".repeat(399));
+        line.push_str(r#""}"#);
+        let mut scratch = std::vec![0u8; line.len()];
+        let r = Record::parse(line.as_bytes(), &mut scratch).unwrap();
+        assert_eq!(r.msg, Some(&[0u8; 200][..]));
+    }
+
+    /// Found by fuzzing (`record_parse` cross-checks serde_json): a number with a leading
+    /// zero in an unknown key's value was accepted, so invalid JSON passed as a record.
+    #[test]
+    fn leading_zeros_are_invalid_json_in_skipped_values_too() {
+        let line = |v: &str| {
+            std::format!(
+                r#"{{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","x":{v}}}"#
+            )
+        };
+        for bad in ["00", "01", "-01", "[1,02]", "00.5"] {
+            let l = line(bad);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert_eq!(
+                Record::parse(l.as_bytes(), &mut scratch).unwrap_err().kind,
+                ParseErrorKind::BadNumber,
+                "{bad}"
+            );
+        }
+        for good in ["0", "-0", "10", "0.5", "-0e1", "1E+2"] {
+            let l = line(good);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert!(Record::parse(l.as_bytes(), &mut scratch).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn escaped_msg_hex_is_still_checked() {
+        for bad in [r#""\u0030""#, r#""\u00300g""#, r#""\u0030\u00e9""#] {
+            let line = std::format!(
+                r#"{{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg_hex":{bad}}}"#
+            );
+            let mut scratch = std::vec![0u8; line.len()];
+            assert_eq!(
+                Record::parse(line.as_bytes(), &mut scratch)
+                    .unwrap_err()
+                    .kind,
+                ParseErrorKind::BadHex,
+                "{bad}"
+            );
         }
     }
 }
