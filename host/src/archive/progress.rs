@@ -36,14 +36,15 @@ impl Progress {
             if self.started.elapsed() < DELAY {
                 return;
             }
-            self.bar = Some(self.make_bar());
+            self.bar = Some(self.make_bar(done));
         }
         if let Some(bar) = &self.bar {
             bar.set_position(done);
         }
     }
 
-    fn make_bar(&self) -> ProgressBar {
+    /// A bar that starts where the work is (so its first rate is not a burst).
+    fn make_bar(&self, done: u64) -> ProgressBar {
         let target = ProgressDrawTarget::stderr_with_hz(10);
         let (template, len) = match self.total {
             Some(total) => (
@@ -54,7 +55,10 @@ impl Progress {
         };
         let style =
             ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
-        ProgressBar::with_draw_target(len, target).with_style(style)
+        ProgressBar::with_draw_target(len, target)
+            .with_style(style)
+            .with_position(done)
+            .with_elapsed(self.started.elapsed())
     }
 
     /// Removes the bar (before the result line is printed).
