@@ -81,17 +81,20 @@ pub struct Machine<B: Buffer> {
 impl<B: Buffer> Machine<B> {
     /// A new connection at `now`. `pending` bounds the bytes held for sending (its capacity
     /// is the receive window). `line` holds an unterminated line for the log: if its
-    /// capacity is below `config.max_line + 2`, the effective max line shrinks to fit.
+    /// capacity is below `config.max_line + 2`, the effective max line shrinks to fit; under
+    /// 3 bytes it cannot hold a piece and its `\r`, so lines are not framed at all (rather
+    /// than logged with bytes missing).
     pub fn new(now: Instant, config: &Config, pending: B, line: B) -> Self {
         let max_line = config
             .max_line
             .min(line.capacity().saturating_sub(2))
             .max(1);
+        let frame_lines = config.frame_lines && line.capacity() >= max_line + 2;
         Machine {
             pending,
             line,
             max_line,
-            frame_lines: config.frame_lines,
+            frame_lines,
             idle_timeout: config.idle_timeout,
             last_activity: now,
             stats: Stats::default(),
@@ -114,21 +117,9 @@ impl<B: Buffer> Machine<B> {
         &mut self,
         now: Instant,
         data: &[u8],
-        mut on_line: impl FnMut(Line<'_>),
+        on_line: impl FnMut(Line<'_>),
     ) -> usize {
-        let taken = self.pending.extend_up_to(data);
-        if taken > 0 {
-            self.last_activity = now;
-            self.stats.bytes_in += taken as u64;
-            if self.frame_lines {
-                let lines = &mut self.stats.lines;
-                framing::push(&mut self.line, self.max_line, &data[..taken], &mut |l| {
-                    *lines += 1;
-                    on_line(l);
-                });
-            }
-        }
-        taken
+        self.handle_input_sent(now, data, 0, on_line)
     }
 
     /// Takes received bytes of which the runner already sent the first `sent` straight from
