@@ -673,3 +673,18 @@ fn sigterm_right_after_listening_is_a_clean_shutdown() {
         assert!(lines.iter().any(|l| l.contains("shutdown")), "{lines:?}");
     }
 }
+
+#[test]
+fn data_followed_at_once_by_fin_is_echoed_then_closed() {
+    let server = Server::start(&["-m", "console", "-l", "warn"]);
+    for round in 0..50 {
+        let mut c = connect(&server);
+        let data = format!("round {round}: no newline, then FIN");
+        c.write_all(data.as_bytes()).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        // Ends only when the server closes: it must notice the FIN queued behind the data.
+        c.read_to_end(&mut back).expect("echo, then end of stream");
+        assert_eq!(back, data.as_bytes());
+    }
+}
