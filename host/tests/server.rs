@@ -688,3 +688,24 @@ fn data_followed_at_once_by_fin_is_echoed_then_closed() {
         assert_eq!(back, data.as_bytes());
     }
 }
+
+#[test]
+fn backpressure_then_fin_still_echoes_everything_and_closes() {
+    const TOTAL: usize = 8 << 20;
+    let server = Server::start(&["-m", "console", "-l", "warn"]);
+    let c = connect(&server);
+    let mut writer = c.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let data = random_bytes(TOTAL, 7);
+        writer.write_all(&data)?;
+        writer.shutdown(Shutdown::Write)?;
+        Ok::<_, std::io::Error>(data)
+    });
+    // Not reading yet: the server fills its buffers and stops reading us.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut back = Vec::with_capacity(TOTAL);
+    (&c).read_to_end(&mut back)
+        .expect("echo, then end of stream");
+    let data = sending.join().unwrap().expect("sent everything");
+    assert!(back == data, "echo of {} bytes differs", back.len());
+}
