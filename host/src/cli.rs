@@ -42,6 +42,6 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
         .nth(1)
         .filter(|a| ["server", "client", "archive"].contains(&a.as_str()));
     let who = command.map_or_else(|| "echokit".to_string(), |c| format!("echokit {c}"));
-    eprintln!("{who}: error: {cause} (see --help)");
+    crate::exit::stderr_line(&format!("{who}: error: {cause} (see --help)"));
     ExitCode::from(crate::exit::USAGE)
 }

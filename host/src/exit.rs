@@ -13,6 +13,13 @@ pub const USAGE: u8 = 2;
 /// Prints `echokit COMMAND: error: CAUSE: CAUSE...` as one line on stderr and returns `code`.
 pub fn report(command: &str, error: &anyhow::Error, code: u8) -> ExitCode {
     let text = format!("{error:#}").replace('\n', " ");
-    eprintln!("echokit {command}: error: {text}");
+    stderr_line(&format!("echokit {command}: error: {text}"));
     ExitCode::from(code)
+}
+
+/// Writes one line to stderr. Unlike `eprintln!`, a closed stderr is ignored rather than a
+/// panic: a server whose terminal went away must keep echoing and exit cleanly.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -709,3 +709,53 @@ fn backpressure_then_fin_still_echoes_everything_and_closes() {
     let data = sending.join().unwrap().expect("sent everything");
     assert!(back == data, "echo of {} bytes differs", back.len());
 }
+
+#[test]
+fn a_vanished_terminal_neither_stops_echo_nor_panics() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = echokit()
+        .args(["server", "-p", "0", "-m", "console"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr: std::net::SocketAddr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The terminal goes away: both of the server's output pipes lose their reader.
+    drop(out);
+    drop(child.stderr.take());
+    let mut child = Kill(child);
+    for n in 0..3 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let line = format!("still echoing {n}\n");
+        assert_eq!(echo_exact(&mut c, line.as_bytes()), line.as_bytes());
+    }
+    common::signal(child.0.id(), libc::SIGTERM);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < SHUTDOWN_LIMIT, "no exit within a second");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0), "clean exit, no panic");
+}

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
     if let Some(note) = limits::raise_nofile(config.service.max_conns) {
-        eprintln!("echokit server: {note}");
+        exit::stderr_line(&format!("echokit server: {note}"));
     }
     let mut server = match Server::bind(&config) {
         Ok(s) => s,
@@ -96,10 +96,10 @@ pub fn run(args: Args) -> ExitCode {
     match server.run() {
         Ok(summary) => {
             if summary.lost_records > 0 {
-                eprintln!(
+                exit::stderr_line(&format!(
                     "echokit server: {} log records were lost to write errors",
                     summary.lost_records
-                );
+                ));
             }
             ExitCode::from(exit::OK)
         }

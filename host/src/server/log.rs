@@ -69,9 +69,9 @@ impl<W: Write> Output<W> {
                 let records = memchr::memchr_iter(b'\n', &self.pending).count() as u64;
                 self.lost += records;
                 if !self.failing {
-                    eprintln!(
+                    crate::exit::stderr_line(&format!(
                         "echokit server: error: writing {what}: {e}; echo goes on, records are being lost"
-                    );
+                    ));
                     self.failing = true;
                 }
             }
