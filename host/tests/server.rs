@@ -280,7 +280,13 @@ fn slow_reader_keeps_server_memory_bounded_and_others_served() {
     let mut buf = vec![0u8; 64 * 1024];
     let mut rounds = 0u32;
     while received < TOTAL {
-        let n = (&slow).read(&mut buf).expect("slow reader reads");
+        let n = match (&slow).read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!(
+                "slow reader read failed after {received} bytes: {e}; server exit status: {:?}",
+                server.exited()
+            ),
+        };
         assert!(n > 0, "server closed the slow reader early");
         assert!(buf[..n].iter().all(|&b| b == 0xa5));
         received += n;

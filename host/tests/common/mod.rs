@@ -145,6 +145,11 @@ impl Server {
         Duration::from_millis(ticks * 1000 / hz)
     }
 
+    /// The exit status if the server has exited (for failure messages).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
