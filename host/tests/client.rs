@@ -341,6 +341,49 @@ fn ipv6_tcp_and_udp() {
     let run = client(&["-s", "::1", "-p", &port, "--udp", "-c", "1"], b"");
     assert_exit(&run, 0);
     assert!(text(&run.stdout).starts_with(&format!("64 bytes from [::1]:{port}: seq=1 ")));
+    // Brackets as in a URL (the server's `-s` takes them too).
+    let run = client(&["-s", "[::1]", "-p", &port, "-m", "bracketed"], b"");
+    assert_exit(&run, 0);
+    assert_eq!(text(&run.stdout), "Echo: bracketed\n");
+}
+
+#[test]
+fn udp_ping_with_probes_too_small_for_their_number_counts_every_echo() {
+    // With 2 bytes, probes 1 and 10 are both `1\n`: probe 10's echo is not a late reply.
+    let server = Server::start(true);
+    let port = server.port.to_string();
+    let run = client(
+        &[
+            "-p", &port, "--udp", "-c", "12", "-i", "0", "--size", "2", "-q",
+        ],
+        b"",
+    );
+    assert_exit(&run, 0);
+    assert!(
+        text(&run.stdout).contains("12 probes sent, 12 received, 0% loss\n"),
+        "{}",
+        text(&run.stdout)
+    );
+}
+
+#[test]
+fn udp_line_too_big_for_a_datagram_exits_2_before_sending() {
+    let server = Server::start(true);
+    let port = server.port.to_string();
+    let big = "x".repeat(70_000);
+    let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
+    assert_exit(&run, 2);
+    assert_eq!(text(&run.stdout), "Echo: small\n");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
+        "{}",
+        run.stderr
+    );
+    let run = client(&["-p", &port, "--udp"], format!("{big}\n").as_bytes());
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("line 1: 70001 bytes"), "{}", run.stderr);
 }
 
 // ---- failures: exit 2 ----
@@ -396,12 +439,40 @@ fn bad_arguments_exit_2() {
     ] {
         let run = client(args, b"");
         assert_exit(&run, 2);
-        assert!(!run.stderr.is_empty(), "{args:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("(see --help)"), "{}", run.stderr);
     }
+    // The missing argument is named, not left on clap's second line.
+    let run = client(&["-i", "1"], b"");
+    assert!(run.stderr.contains("--count"), "{}", run.stderr);
     // Too big for one datagram: refused before anything is sent.
     let run = client(&["--udp", "-p", "9", "-c", "1", "--size", "70000"], b"");
     assert_exit(&run, 2);
     assert!(run.stderr.contains("datagram"), "{}", run.stderr);
+}
+
+#[test]
+fn a_command_line_that_is_not_utf8_exits_2_without_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    for args in [
+        &[OsStr::from_bytes(b"\xff")][..],
+        &[
+            OsStr::new("client"),
+            OsStr::new("-s"),
+            OsStr::from_bytes(b"\xff"),
+        ],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run echokit");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 // ---- failures: exit 1, against fake servers ----
@@ -683,6 +754,17 @@ fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
         run.stderr
     );
     assert!(run.stderr.contains("refused"), "{}", run.stderr);
+
+    // Ping too: no server is a connection error, not a run of lost probes.
+    let run = client(&["-p", &port, "--udp", "-c", "3", "-i", "0"], b"");
+    assert_exit(&run, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("could not connect to 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn config(args: Args) -> Config {
     };
     Config {
         target: Target {
-            host: args.host,
+            host: unbracketed(args.host),
             port: args.port,
         },
         udp: args.udp,
@@ -121,4 +121,12 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
         return Err("the timeout must be more than 0 seconds".into());
     }
     Ok(duration)
+}
+
+/// `[::1]` as written in URLs (and accepted by the server's `-s`) is the address `::1`.
+fn unbracketed(host: String) -> String {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => inner.to_string(),
+        None => host,
+    }
 }
