@@ -301,8 +301,14 @@ fn ctrl_c_in_ping_mode_prints_the_summary() {
             .spawn()
             .expect("spawn client"),
     );
-    let stdout = drain(child.0.stdout.take().expect("stdout"));
-    thread::sleep(Duration::from_millis(400));
+    // Ctrl-C once the first probe is answered: its handler is in place by then.
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout
+        .read_line(&mut first)
+        .expect("read the first probe line");
+    assert!(first.contains(": seq=1 time="), "{first}");
+    let stdout = drain(stdout);
     // Safety: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait_for(Duration::from_secs(10));
@@ -718,11 +724,13 @@ fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     // the second one echoes.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
+    let (closed, first_closed) = mpsc::channel();
     thread::spawn(move || {
         let Ok((first, _)) = listener.accept() else {
             return;
         };
         drop(first);
+        let _ = closed.send(());
         let Ok((stream, _)) = listener.accept() else {
             return;
         };
@@ -732,7 +740,10 @@ fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     });
     let mut term = Terminal::start(&["-p", &port]);
     let at = term.expect(0, "Input: ");
-    thread::sleep(Duration::from_millis(200)); // let the close arrive
+    // On loopback the FIN is queued for the client by the time `drop` returns.
+    first_closed
+        .recv_timeout(RUN_LIMIT)
+        .expect("the fake server closed the first connection");
     term.type_keys(b"still there?\n");
     let at = term.expect(at, "reconnecting");
     term.expect(at, "Echo: still there?\r\n");
