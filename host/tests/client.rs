@@ -442,6 +442,9 @@ fn bad_arguments_exit_2() {
         &["-c", "2", "-i", "-1"],
         &["-p", "70000"],
         &["-c", "1", "-m", "x"],
+        // Deadlines past the end of the clock used to panic.
+        &["--timeout", "1e19", "-m", "x"],
+        &["-c", "2", "-i", "1e19"],
     ] {
         let run = client(args, b"");
         assert_exit(&run, 2);

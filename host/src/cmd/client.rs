@@ -106,12 +106,23 @@ fn config(args: Args) -> Config {
     }
 }
 
-/// A duration in seconds, fractions allowed: `0.2`, `5`.
+/// Longest interval or timeout: deadlines are `Instant::now() + duration`, which panics
+/// when it overflows the clock (`--timeout 1e19`); a year is more than anyone waits.
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// A duration in seconds, fractions allowed: `0.2`, `5`; at most [`MAX_SECONDS`].
 fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))
+    let duration =
+        Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))?;
+    if duration > Duration::from_secs(MAX_SECONDS) {
+        return Err(format!(
+            "`{text}` is more than a year ({MAX_SECONDS} seconds)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Like [`seconds`], but more than zero (a zero timeout could never see an echo).
