@@ -41,7 +41,8 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
         .and_then(|a| a.into_string().ok())
         .filter(|a| ["server", "client", "archive"].contains(&a.as_str()));
     let who = command.map_or_else(|| "echokit".to_string(), |c| format!("echokit {c}"));
-    eprintln!("{who}: error: {} (see --help)", cause(&e.to_string()));
+    let cause = crate::exit::one_line(&cause(&e.to_string()));
+    eprintln!("{who}: error: {cause} (see --help)");
     ExitCode::from(crate::exit::USAGE)
 }
 

@@ -420,6 +420,15 @@ fn connection_refused_exits_2_naming_host_and_port() {
 }
 
 #[test]
+fn a_host_name_with_control_characters_is_reported_on_one_clean_line() {
+    let run = client(&["-s", "bad\rhost\n\u{1b}[2J", "-m", "x"], b"");
+    assert_exit(&run, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{:?}", run.stderr);
+    assert!(!run.stderr.contains(['\r', '\u{1b}']), "{:?}", run.stderr);
+    assert!(run.stderr.contains("bad\\rhost"), "{:?}", run.stderr);
+}
+
+#[test]
 fn ipv6_host_is_named_in_brackets() {
     let port = closed_port().to_string();
     let run = client(&["-s", "::1", "-p", &port, "-m", "hello"], b"");
