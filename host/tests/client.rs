@@ -5,7 +5,7 @@
 //! server fails a test instead of hanging it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -506,15 +506,28 @@ enum Fault {
     Stall,
 }
 
-/// A TCP server on a free port that misbehaves once; returns its port.
-fn fake_server(fault: Fault) -> u16 {
+/// A TCP server of the test's own on a free port: `serve` runs on its listener in a thread.
+/// Returns the port.
+fn own_server(serve: impl FnOnce(TcpListener) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
+    thread::spawn(move || serve(listener));
+    port
+}
+
+/// The next connection, its reads bounded so a stuck client cannot hang the thread.
+fn accept(listener: &TcpListener) -> Option<TcpStream> {
+    let (stream, _) = listener.accept().ok()?;
+    let _ = stream.set_read_timeout(Some(RUN_LIMIT));
+    Some(stream)
+}
+
+/// A TCP server on a free port that misbehaves once; returns its port.
+fn fake_server(fault: Fault) -> u16 {
+    own_server(move |listener| {
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut line = Vec::new();
         let _ = reader.read_until(b'\n', &mut line);
@@ -533,8 +546,7 @@ fn fake_server(fault: Fault) -> u16 {
                 let _ = reader.read_to_end(&mut Vec::new());
             }
         }
-    });
-    port
+    })
 }
 
 #[test]
@@ -734,22 +746,17 @@ fn interactive_ctrl_c_exits_0() {
 fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     // The first connection is closed at once (as the server does after --idle-timeout);
     // the second one echoes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
     let (closed, first_closed) = mpsc::channel();
-    thread::spawn(move || {
-        let Ok((first, _)) = listener.accept() else {
-            return;
-        };
-        drop(first);
+    let port = own_server(move |listener| {
+        drop(accept(&listener));
         let _ = closed.send(());
-        let Ok((stream, _)) = listener.accept() else {
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut writer = stream.try_clone().expect("clone");
         let _ = std::io::copy(&mut { stream }, &mut writer);
-    });
+    })
+    .to_string();
     let mut term = Terminal::start(&["-p", &port]);
     let at = term.expect(0, "Input: ");
     // On loopback the FIN is queued for the client by the time `drop` returns.
@@ -794,13 +801,10 @@ fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
 fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
     // The first echo comes 1.1 s late: probe 1 (0.5 s timeout) and probe 2 (sent at 0.5 s,
     // still waiting behind probe 1's echo) time out; 3 and 4 must skip both late echoes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
+    let port = own_server(|listener| {
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut writer = stream;
         let mut first = Vec::new();
@@ -808,7 +812,8 @@ fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
         thread::sleep(Duration::from_millis(1100));
         let _ = writer.write_all(&first);
         let _ = std::io::copy(&mut reader, &mut writer);
-    });
+    })
+    .to_string();
     let run = client(
         &["-p", &port, "-c", "4", "-i", "0", "--timeout", "0.5"],
         b"",
