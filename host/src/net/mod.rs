@@ -1,1 +1,2 @@
 //! Transports: each moves bytes between sockets and [`crate::driver::Service`].
+pub mod smol_tap;

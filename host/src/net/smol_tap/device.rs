@@ -1,0 +1,277 @@
+//! A Linux TAP interface as a smoltcp [`Device`]: one frame per `read`/`write` on the
+//! non-blocking `/dev/net/tun` descriptor, into buffers reused for every frame.
+//!
+//! smoltcp ships `phy::TunTapInterface`, but it allocates a buffer per frame and panics on
+//! any I/O error but `EAGAIN`; this one keeps the first hard error for the loop to report
+//! (e.g. the TAP was deleted under the server) and turns open errors into clear messages.
+
+use std::ffi::c_char;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// Where the TUN/TAP driver is opened.
+const TUN_PATH: &str = "/dev/net/tun";
+/// Ethernet header bytes smoltcp counts in the MTU (the kernel reports the IP MTU).
+const ETHERNET_HEADER: usize = 14;
+
+/// Why a TAP could not be opened: each names the cause and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The interface name does not fit the kernel's 15 bytes, or holds a NUL or `/`.
+    #[error("bad TAP interface name {0:?}: 1-15 bytes, no '/', ':' or spaces")]
+    BadName(String),
+    /// `/dev/net/tun` is missing.
+    #[error("{TUN_PATH} does not exist: load the tun module (modprobe tun)")]
+    NoTunDevice,
+    /// Not allowed to open `/dev/net/tun`.
+    #[error(
+        "no permission to open {TUN_PATH}: run as root, or have root create the TAP for you \
+         (ip tuntap add name {iface} mode tap user $USER) and check the device's mode"
+    )]
+    TunPermission { iface: String },
+    /// Not allowed to attach to (or create) the TAP.
+    #[error(
+        "no permission to attach TAP {iface}: it belongs to another user, or it does not exist \
+         and creating one needs root (ip tuntap add name {iface} mode tap user $USER)"
+    )]
+    TapPermission { iface: String },
+    /// Another process holds the TAP.
+    #[error("TAP {iface} is already held by another process (only one may attach at a time)")]
+    Busy { iface: String },
+    /// The name belongs to an interface that is not a TAP (a TUN, or an ordinary NIC).
+    #[error("interface {iface} exists but is not a TAP device")]
+    NotTap { iface: String },
+    /// Anything else, with the system's words.
+    #[error("cannot open TAP {iface}: {source}")]
+    Other { iface: String, source: io::Error },
+}
+
+/// An open TAP interface (Ethernet frames, no packet-info header).
+#[derive(Debug)]
+pub struct TapDevice {
+    file: File,
+    mtu: usize,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    /// The first hard I/O error, kept until [`TapDevice::take_error`].
+    error: Option<io::Error>,
+}
+
+impl TapDevice {
+    /// Attaches to TAP `iface` (creating it, non-persistent, when it does not exist and
+    /// the caller may).
+    pub fn open(iface: &str) -> Result<Self, OpenError> {
+        let name = ifname(iface)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(TUN_PATH)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => OpenError::NoTunDevice,
+                Some(libc::EACCES | libc::EPERM) => OpenError::TunPermission {
+                    iface: iface.to_owned(),
+                },
+                _ => OpenError::Other {
+                    iface: iface.to_owned(),
+                    source: e,
+                },
+            })?;
+        let mut req = ifreq(name);
+        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // Safety: TUNSETIFF reads and writes one `ifreq`, which lives across the call.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            let iface = iface.to_owned();
+            return Err(match e.raw_os_error() {
+                Some(libc::EPERM | libc::EACCES) => OpenError::TapPermission { iface },
+                Some(libc::EBUSY) => OpenError::Busy { iface },
+                Some(libc::EINVAL) => OpenError::NotTap { iface },
+                _ => OpenError::Other { iface, source: e },
+            });
+        }
+        let mtu = ip_mtu(name).map_err(|source| OpenError::Other {
+            iface: iface.to_owned(),
+            source,
+        })? + ETHERNET_HEADER;
+        Ok(TapDevice {
+            file,
+            mtu,
+            rx: vec![0; mtu],
+            tx: vec![0; mtu],
+            error: None,
+        })
+    }
+
+    /// The first hard I/O error since the last call (the device is unusable after one).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+impl AsRawFd for TapDevice {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl AsFd for TapDevice {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl Device for TapDevice {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let TapDevice {
+            file,
+            rx,
+            tx,
+            error,
+            ..
+        } = self;
+        match file.read(rx) {
+            Ok(n) => Some((
+                RxToken { frame: &rx[..n] },
+                TxToken {
+                    file,
+                    buf: tx,
+                    error,
+                },
+            )),
+            Err(e) if transient(&e) => None,
+            Err(e) => {
+                error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
+            file: &mut self.file,
+            buf: &mut self.tx,
+            error: &mut self.error,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.mtu;
+        caps
+    }
+}
+
+/// A received frame, borrowed from the device's receive buffer.
+pub struct RxToken<'a> {
+    frame: &'a [u8],
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.frame)
+    }
+}
+
+/// Room for one frame to send, written out on `consume`.
+pub struct TxToken<'a> {
+    file: &'a mut File,
+    buf: &'a mut Vec<u8>,
+    error: &'a mut Option<io::Error>,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        let frame = &mut self.buf[..len];
+        let result = f(frame);
+        match self.file.write(frame) {
+            Ok(_) => {}
+            // A full queue or a link that is down drops the frame: TCP sends it again.
+            Err(e) if transient(&e) || e.raw_os_error() == Some(libc::EIO) => {}
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        result
+    }
+}
+
+/// Errors after which the device still works.
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
+/// Checks `iface` as a kernel interface name (it must fit `IFNAMSIZ` with its NUL).
+fn ifname(iface: &str) -> Result<&str, OpenError> {
+    let ok = !iface.is_empty()
+        && iface.len() < libc::IFNAMSIZ
+        && !iface
+            .bytes()
+            .any(|b| b == 0 || b == b'/' || b == b':' || b.is_ascii_whitespace());
+    if ok {
+        Ok(iface)
+    } else {
+        Err(OpenError::BadName(iface.to_owned()))
+    }
+}
+
+/// An `ifreq` naming `iface` (checked by [`ifname`] to fit with its NUL).
+fn ifreq(iface: &str) -> libc::ifreq {
+    // Safety: `ifreq` is plain old data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(iface.bytes()) {
+        *dst = src as c_char;
+    }
+    req
+}
+
+/// The IP MTU of `iface`, asked through an ordinary datagram socket.
+fn ip_mtu(iface: &str) -> io::Result<usize> {
+    // Safety: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Safety: `fd` is a fresh descriptor that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut req = ifreq(iface);
+    // Safety: SIOCGIFMTU writes the MTU into the `ifreq`, which lives across the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Safety: after SIOCGIFMTU succeeded the union holds the MTU.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    usize::try_from(mtu).map_err(|_| io::Error::other("the interface reports a negative MTU"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_are_checked_before_the_kernel_sees_them() {
+        assert!(ifname("tap0").is_ok());
+        assert!(ifname("abcdefghijklmno").is_ok());
+        for bad in ["", "abcdefghijklmnop", "a/b", "a b", "tap\0", "a:1"] {
+            let err = ifname(bad).expect_err(bad);
+            assert!(err.to_string().contains("bad TAP interface name"), "{err}");
+        }
+    }
+}
