@@ -117,8 +117,19 @@ impl Server {
     fn start(ns: &Netns, log: &Path, extra: &[&str]) -> Server {
         let log_arg = log.to_str().expect("utf-8 temp path");
         let mut args = vec![
-            "server", "--tap", "tap0", "--ip", "192.168.69.1/24", "-p", "7777", "-m", "file",
-            "-f", log_arg, "-l", "debug",
+            "server",
+            "--tap",
+            "tap0",
+            "--ip",
+            "192.168.69.1/24",
+            "-p",
+            "7777",
+            "-m",
+            "file",
+            "-f",
+            log_arg,
+            "-l",
+            "debug",
         ];
         args.extend_from_slice(extra);
         let child = ns
@@ -247,12 +258,25 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
         let mut buf = [0; 100];
         let (n, from) = udp.recv_from(&mut buf).expect("the UDP echo");
         assert_eq!(from, SocketAddr::from((SERVER, PORT)));
+        let reply = buf[..n].to_vec();
+        // The largest datagram crosses the TAP in fragments and comes back whole.
+        let big = noise(65_507, 7);
+        udp.send_to(&big, (SERVER, PORT))
+            .expect("send 65,507 bytes");
+        let mut back = vec![0; 70_000];
+        let (n, _) = udp.recv_from(&mut back).expect("the large UDP echo");
+        assert!(
+            back[..n] == big[..],
+            "the 65,507-byte datagram came back different"
+        );
         // A source port below 1024 gets no answer.
         let low = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 1000)).expect("bind port 1000");
-        low.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-        low.send_to(b"from a low port", (SERVER, PORT)).expect("send");
+        low.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        low.send_to(b"from a low port", (SERVER, PORT))
+            .expect("send");
         let refused = low.recv_from(&mut buf).is_err();
-        (buf[..n].to_vec(), refused)
+        (reply, refused)
     });
     assert_eq!(reply, b"udp hello");
     assert!(refused, "a datagram from port 1000 must not be answered");
@@ -269,9 +293,11 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
     assert_eq!(listening[1]["proto"], "udp");
     let connected = events(&records, "connected");
     assert_eq!(connected.len(), 6);
-    assert!(connected.iter().all(|r| r["peer"]
-        .as_str()
-        .is_some_and(|p| p.starts_with("192.168.69.100:"))));
+    assert!(connected.iter().all(|r| {
+        r["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("192.168.69.100:"))
+    }));
     let first = events(&records, "echo")[0];
     assert_eq!(first["msg"], "Hi There");
     assert_eq!(first["conn"], connected[0]["conn"]);
@@ -285,8 +311,10 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
         .into_iter()
         .filter(|r| r["proto"] == "udp")
         .collect();
-    assert_eq!(udp_echo.len(), 1);
     assert_eq!(udp_echo[0]["msg"], "udp hello");
+    // Each datagram is one message: the large one is logged in --max-line pieces only.
+    let big_pieces = udp_echo.len() - 1;
+    assert_eq!(big_pieces, 65_507_usize.div_ceil(4096), "{udp_echo:?}");
     let refused = events(&records, "refused");
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["reason"], "port");
@@ -294,6 +322,7 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
     assert_eq!(last["event"], "shutdown");
     assert_eq!(last["conns"], 6);
     assert_eq!(last["refused_port"], 1);
+    assert_eq!(last["bytes_in"], sizes + 9 + 65_507);
 }
 
 fn stderr_of(out: &Output) -> String {
