@@ -32,12 +32,18 @@ struct Net {
 
 impl Net {
     fn new(max_conns: usize) -> Net {
+        Net::with_idle(max_conns, None)
+    }
+
+    /// A server whose connections close after `idle` without traffic (real time: the
+    /// service's clock is the real one, only smoltcp's is mocked).
+    fn with_idle(max_conns: usize, idle: Option<std::time::Duration>) -> Net {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("server.log");
         let sink = LogSink::open(Mode::File, &log, Level::Debug).expect("log file");
         let settings = Settings {
             echo: echo::Config {
-                idle_timeout: None,
+                idle_timeout: idle,
                 ..echo::Config::default()
             },
             max_conns,
@@ -319,4 +325,28 @@ fn shutdown_closes_connections_and_clients_see_the_end() {
     assert_eq!(events(&records, "closed")[0]["reason"], "shutdown");
     let last = records.last().expect("records");
     assert_eq!(last["event"], "shutdown");
+}
+
+#[test]
+fn an_idle_connection_is_closed_and_its_place_reused() {
+    let mut net = Net::with_idle(1, Some(std::time::Duration::from_millis(100)));
+    let client = net.connect(50_000);
+    assert_eq!(net.echo(client, b"hello\n"), b"hello\n");
+    let start = std::time::Instant::now();
+    net.run_until("the idle close", |net| {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        !net.tcp(client).may_recv()
+    });
+    assert!(start.elapsed() >= std::time::Duration::from_millis(100));
+    net.tcp(client).close();
+    net.settle();
+    // The socket went back to the pool: with --max-conns 1 a new client is served.
+    let next = net.connect(50_001);
+    assert_eq!(net.echo(next, b"next\n"), b"next\n");
+    net.stack.shutdown(&mut net.service);
+    let records = net.records();
+    let closed = events(&records, "closed");
+    assert_eq!(closed[0]["reason"], "idle");
+    assert_eq!(closed[1]["reason"], "shutdown");
+    assert!(events(&records, "rejected").is_empty());
 }
