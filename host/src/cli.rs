@@ -32,3 +32,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Archive(args) => cmd::archive::run(args),
     }
 }
+
+/// Reports a command-line error as one line on stderr (no usage block) and returns exit 2.
+pub fn usage_error(e: &clap::Error) -> ExitCode {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    let cause = first.strip_prefix("error: ").unwrap_or(first);
+    let command = std::env::args()
+        .nth(1)
+        .filter(|a| ["server", "client", "archive"].contains(&a.as_str()));
+    let who = command.map_or_else(|| "echokit".to_string(), |c| format!("echokit {c}"));
+    eprintln!("{who}: error: {cause} (see --help)");
+    ExitCode::from(crate::exit::USAGE)
+}

@@ -371,6 +371,11 @@ impl Service {
         self.log.end_of_batch();
     }
 
+    /// Writes every buffered record out now (after `listening`, so scripts see it at once).
+    pub fn flush_log(&mut self) {
+        self.log.flush();
+    }
+
     /// How long the loop may sleep before [`Service::end_of_batch`] must run again.
     pub fn next_flush_in(&self) -> Option<std::time::Duration> {
         self.log.next_flush_in()

@@ -1,13 +1,138 @@
-//! `echokit server` (PRODUCT.md "server").
+//! `echokit server` (PRODUCT.md "server"): flags, validation, and the choice of runner.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `echokit server`.
+use anyhow::anyhow;
+use echo_core::echo;
+use echo_core::record::Level;
+
+use crate::driver::Settings;
+use crate::exit;
+use crate::net::std_tcp::Server;
+use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
+use crate::server::limits;
+use crate::server::log::Mode;
+
+/// `--max-conns` default over the OS stack.
+const MAX_CONNS_STD: usize = 10_000;
+
+/// Arguments of `echokit server`. The seed's spellings (`--log_mode`, `LOG_FILE`,
+/// `WARNING`...) are accepted as aliases.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to bind: IPv4, IPv6 or a name (the first address that binds is used).
+    #[arg(short = 's', long = "host", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port; 0 takes a free one (the `listening` record shows which).
+    #[arg(short = 'p', long = "port", default_value_t = 7777)]
+    pub port: u16,
+    /// Where records go: console, file or both (also LOG_CONSOLE, LOG_FILE, LOG_BOTH).
+    #[arg(short = 'm', long = "log-mode", alias = "log_mode", default_value = "both",
+          value_parser = parse_mode)]
+    pub log_mode: Mode,
+    /// JSON Lines log file (appended, never truncated).
+    #[arg(
+        short = 'f',
+        long = "log-file",
+        alias = "log_file",
+        default_value = "echo-server.log"
+    )]
+    pub log_file: PathBuf,
+    /// error, warn, info, debug or trace (any case; also CRITICAL, FATAL, WARNING, NOTSET).
+    #[arg(short = 'l', long = "log-level", alias = "log_level", default_value = "info",
+          value_parser = parse_level)]
+    pub log_level: Level,
+    /// Also serve UDP echo on the same port (RFC 862).
+    #[arg(long)]
+    pub udp: bool,
+    /// UDP datagrams answered per second for one source IP address (0: no limit).
+    #[arg(long = "udp-rate", alias = "udp_rate", default_value_t = 100)]
+    pub udp_rate: u32,
+    /// Concurrent TCP connections; more are accepted, logged as `rejected` and closed
+    /// [default: 10000, 16 with --tap].
+    #[arg(long = "max-conns", alias = "max_conns")]
+    pub max_conns: Option<usize>,
+    /// Close a connection idle this many seconds (0: never).
+    #[arg(long = "idle-timeout", alias = "idle_timeout", default_value = "300",
+          value_parser = parse_secs)]
+    pub idle_timeout: Duration,
+    /// Longest message kept in one log record; longer lines are logged in pieces.
+    #[arg(long = "max-line", alias = "max_line", default_value_t = 4096)]
+    pub max_line: usize,
+    /// Serve over smoltcp on this TAP interface instead of the OS stack.
+    #[arg(long, value_name = "IFACE")]
+    pub tap: Option<String>,
+    /// smoltcp's own address on the TAP [default: 192.168.69.1/24].
+    #[arg(long, value_name = "CIDR", requires = "tap")]
+    pub ip: Option<String>,
+    /// Default route for smoltcp on the TAP.
+    #[arg(long, value_name = "IP", requires = "tap")]
+    pub gateway: Option<String>,
+}
 
-/// Runs `echokit server`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("echokit server: not implemented yet");
-    ExitCode::from(2)
+/// Runs `echokit server`: exit 0 after a clean shutdown, 2 for a user error.
+pub fn run(args: Args) -> ExitCode {
+    if let Some(iface) = &args.tap {
+        let e = anyhow!("--tap {iface} requires the TAP runner, which this build does not have");
+        return exit::report("server", &e, exit::USAGE);
+    }
+    let config = match config(&args) {
+        Ok(c) => c,
+        Err(e) => return exit::report("server", &e, exit::USAGE),
+    };
+    if let Some(note) = limits::raise_nofile(config.service.max_conns) {
+        eprintln!("echokit server: {note}");
+    }
+    let mut server = match Server::bind(&config) {
+        Ok(s) => s,
+        Err(e) => return exit::report("server", &e.into(), exit::USAGE),
+    };
+    if let Err(e) = server.stop_on_signals() {
+        let e = anyhow::Error::from(e).context("cannot handle SIGINT/SIGTERM");
+        return exit::report("server", &e, exit::FAILED);
+    }
+    match server.run() {
+        Ok(summary) => {
+            if summary.lost_records > 0 {
+                eprintln!(
+                    "echokit server: {} log records were lost to write errors",
+                    summary.lost_records
+                );
+            }
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e).context("event loop failed");
+            exit::report("server", &e, exit::FAILED)
+        }
+    }
+}
+
+/// Checks the flags and builds the std runner's settings.
+pub fn config(args: &Args) -> anyhow::Result<Config> {
+    if args.max_line == 0 {
+        return Err(anyhow!("--max-line must be at least 1"));
+    }
+    let addrs = resolve(&args.host, args.port).map_err(|e| anyhow!(e))?;
+    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_STD);
+    Ok(Config {
+        addrs,
+        log: LogConfig {
+            mode: args.log_mode,
+            file: args.log_file.clone(),
+            level: args.log_level,
+        },
+        udp: args.udp,
+        service: Settings {
+            echo: echo::Config {
+                max_line: args.max_line,
+                idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
+                frame_lines: true,
+            },
+            max_conns,
+            udp_rate: args.udp_rate,
+        },
+    })
 }

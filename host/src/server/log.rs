@@ -162,6 +162,17 @@ impl LogSink {
         }
     }
 
+    /// Writes everything pending to every output now.
+    pub fn flush(&mut self) {
+        if let Some(out) = &mut self.console {
+            out.flush("the console");
+        }
+        if let Some((path, out)) = &mut self.file {
+            out.flush(&format!("log file {}", path.display()));
+            self.last_file_flush = Instant::now();
+        }
+    }
+
     /// How long the event loop may sleep before [`LogSink::end_of_batch`] must run again.
     pub fn next_flush_in(&self) -> Option<Duration> {
         let (_, out) = self.file.as_ref()?;

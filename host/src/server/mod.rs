@@ -2,4 +2,6 @@
 
 pub mod buffer;
 pub mod clock;
+pub mod config;
+pub mod limits;
 pub mod log;

@@ -1,0 +1,497 @@
+//! The echo server over the OS's sockets: one thread, one mio (epoll) event loop.
+//!
+//! This runner only moves bytes: it accepts, reads and writes sockets and hands everything
+//! else to [`Service`] (the driver). Readiness is edge-triggered, so a connection is pumped
+//! until its socket would block, and one that stopped early (read budget spent,
+//! [`Progress::Open`] `more`) is pumped again in the next round without waiting for an event.
+//! Writable interest is registered only while bytes wait to be sent.
+//!
+//! Stopping: [`Stopper::stop`] (from any thread) or SIGINT/SIGTERM once
+//! [`Server::stop_on_signals`] was called; the loop then closes every connection through
+//! the driver (logging pending partial lines), writes `shutdown` and flushes the log.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use echo_core::record::{Proto, Reason};
+use echo_core::time::Instant;
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::driver::{Connection, Progress, Service, Stream};
+use crate::server::clock::Clock;
+use crate::server::config::Config;
+use crate::server::log::LogSink;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const UDP: Token = Token(usize::MAX - 2);
+const WAKER: Token = Token(usize::MAX - 3);
+const SIGNALS: Token = Token(usize::MAX - 4);
+
+/// Listen backlog asked of the kernel (it caps this at `net.core.somaxconn`).
+const BACKLOG: i32 = 65_535;
+/// Datagrams handled per readiness round before other sockets get a turn.
+const UDP_BUDGET: usize = 256;
+/// How long accepting pauses after running out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Longest sleep in the loop, whatever the deadlines (a safety net, not a timer).
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Slots reserved up front so the connection table never copies itself while growing.
+const PRESIZE_LIMIT: usize = 65_536;
+
+/// Why the server could not start: each is a user error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No candidate address could be bound.
+    #[error("cannot listen on {addr} (tcp)")]
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The UDP socket could not take the same port.
+    #[error("cannot listen on {addr} (udp)")]
+    BindUdp { addr: SocketAddr, source: io::Error },
+    /// The log file could not be opened.
+    #[error("cannot open log file {path}")]
+    Log { path: String, source: io::Error },
+    /// No address to bind at all.
+    #[error("no address to listen on")]
+    NoAddress,
+    /// epoll or signal set-up failed.
+    #[error("cannot set up the event loop")]
+    Setup(#[from] io::Error),
+}
+
+/// Stops a running [`Server`] from another thread (or a test).
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Stopper {
+    /// Asks the loop to shut down; it does within a second.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::Release);
+        // A failed wake only delays the stop until the loop's next round (at most 1 s).
+        let _ = self.waker.wake();
+    }
+}
+
+/// What a run did, for the caller's exit status and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Records lost to log write errors (already reported on stderr).
+    pub lost_records: u64,
+}
+
+/// A served TCP connection: its socket, its driver state and its registered interest.
+#[derive(Debug)]
+struct Entry {
+    socket: TcpStream,
+    conn: Connection,
+    writable: bool,
+}
+
+/// The mio [`Stream`]: a non-blocking TCP socket.
+impl Stream for TcpStream {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+
+    fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write(data)
+    }
+}
+
+/// A bound, not yet running, echo server.
+#[derive(Debug)]
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    udp: Option<UdpSocket>,
+    udp_buf: Vec<u8>,
+    udp_more: bool,
+    service: Service,
+    conns: Slab<Entry>,
+    /// Connections to pump again without an event (their read budget ran out).
+    again: Vec<usize>,
+    /// When the next idle sweep is due (`None`: no connection can time out).
+    next_sweep: Option<Instant>,
+    accept_paused_until: Option<Instant>,
+    stop: Stopper,
+    signals: Option<Signals>,
+    local: SocketAddr,
+}
+
+impl Server {
+    /// Binds the first of `config.addrs` that works (TCP, and UDP on the same port with
+    /// `--udp`), opens the log and writes the `listening` records.
+    pub fn bind(config: &Config) -> Result<Server, StartError> {
+        let log = LogSink::open(config.log.mode, &config.log.file, config.log.level).map_err(
+            |source| StartError::Log {
+                path: config.log.file.display().to_string(),
+                source,
+            },
+        )?;
+        let mut last = None;
+        let mut bound = None;
+        for &addr in &config.addrs {
+            match listen(addr) {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(source) => last = Some(StartError::Bind { addr, source }),
+            }
+        }
+        let Some(mut listener) = bound else {
+            return Err(last.unwrap_or(StartError::NoAddress));
+        };
+        let local = listener.local_addr()?;
+        let mut udp = match config.udp {
+            true => Some(
+                UdpSocket::bind(local).map_err(|source| StartError::BindUdp {
+                    addr: local,
+                    source,
+                })?,
+            ),
+            false => None,
+        };
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(u) = &mut udp {
+            poll.registry().register(u, UDP, Interest::READABLE)?;
+        }
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stop = Stopper {
+            flag: Arc::new(AtomicBool::new(false)),
+            waker,
+        };
+        let mut service = Service::new(config.service.clone(), log, Clock::start());
+        service.listening(local, Proto::Tcp);
+        if udp.is_some() {
+            service.listening(local, Proto::Udp);
+        }
+        service.flush_log();
+        let presize = config.service.max_conns.min(PRESIZE_LIMIT);
+        Ok(Server {
+            poll,
+            listener,
+            udp_buf: if udp.is_some() {
+                vec![0; 1 << 16]
+            } else {
+                Vec::new()
+            },
+            udp,
+            udp_more: false,
+            service,
+            conns: Slab::with_capacity(presize),
+            again: Vec::new(),
+            next_sweep: None,
+            accept_paused_until: None,
+            stop,
+            signals: None,
+            local,
+        })
+    }
+
+    /// The address actually bound (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A handle that stops the server from elsewhere.
+    pub fn stopper(&self) -> Stopper {
+        self.stop.clone()
+    }
+
+    /// Makes SIGINT and SIGTERM stop the server gracefully (for the binary; tests use
+    /// [`Server::stopper`]).
+    pub fn stop_on_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::register()?;
+        self.poll
+            .registry()
+            .register(&mut signals.read, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Serves until stopped, then shuts down (see the module docs).
+    pub fn run(mut self) -> io::Result<Summary> {
+        let mut events = Events::with_capacity(1024);
+        while !self.stop.flag.load(Ordering::Acquire) {
+            let timeout = self.poll_timeout();
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let again = std::mem::take(&mut self.again);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    UDP => self.serve_udp(),
+                    WAKER => {}
+                    SIGNALS => self.on_signal(),
+                    Token(key) => self.pump(key),
+                }
+            }
+            for key in again {
+                self.pump(key);
+            }
+            if self.udp_more {
+                self.serve_udp();
+            }
+            self.housekeeping();
+            self.service.end_of_batch();
+        }
+        Ok(self.shutdown())
+    }
+
+    /// How long the next poll may sleep.
+    fn poll_timeout(&self) -> Duration {
+        if !self.again.is_empty() || self.udp_more {
+            return Duration::ZERO;
+        }
+        let now = self.service.now();
+        let until = |at: Instant| Duration::from_millis(at.millis().saturating_sub(now.millis()));
+        let mut sleep = MAX_SLEEP;
+        for at in [self.next_sweep, self.accept_paused_until]
+            .into_iter()
+            .flatten()
+        {
+            sleep = sleep.min(until(at));
+        }
+        if let Some(flush) = self.service.next_flush_in() {
+            sleep = sleep.min(flush);
+        }
+        sleep
+    }
+
+    /// Accepts every waiting connection (edge-triggered: until it would block).
+    fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors or memory: the connection stays queued in
+                    // the kernel; try again shortly rather than spinning.
+                    self.service.error(&format!("accept failed: {e}"));
+                    self.accept_paused_until =
+                        Some(self.service.now().saturating_add(ACCEPT_PAUSE));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Serves or rejects one accepted socket.
+    fn admit(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+        let Some(conn) = self.service.accept(peer) else {
+            return; // Rejected (logged); dropping the socket closes it.
+        };
+        // Echo is latency-bound: send small replies at once.
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut socket, Token(key), Interest::READABLE)
+        {
+            let mut conn = conn;
+            self.service
+                .error(&format!("cannot watch a connection: {e}"));
+            self.service.close(&mut conn, Reason::Error);
+            return;
+        }
+        if self.next_sweep.is_none() {
+            self.next_sweep = conn.deadline();
+        }
+        entry.insert(Entry {
+            socket,
+            conn,
+            writable: false,
+        });
+        // Data may have arrived before registration; edge-triggered epoll reports it, as
+        // registering an already readable socket raises an event.
+    }
+
+    /// Moves bytes on connection `key` and updates its interest or closes it.
+    fn pump(&mut self, key: usize) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return; // Closed earlier in this round.
+        };
+        match self.service.pump(&mut entry.conn, &mut entry.socket) {
+            Progress::Open { wants_write, more } => {
+                if wants_write != entry.writable {
+                    let interest = if wants_write {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .reregister(&mut entry.socket, Token(key), interest)
+                    {
+                        self.service
+                            .error(&format!("cannot watch a connection: {e}"));
+                        self.service.close(&mut entry.conn, Reason::Error);
+                        self.conns.remove(key);
+                        return;
+                    }
+                    entry.writable = wants_write;
+                }
+                if more {
+                    self.again.push(key);
+                }
+            }
+            Progress::Closed(_) => {
+                // Closing the socket also removes it from epoll.
+                self.conns.remove(key);
+            }
+        }
+    }
+
+    /// Answers waiting datagrams, a bounded number per round.
+    fn serve_udp(&mut self) {
+        self.udp_more = false;
+        let Some(socket) = &self.udp else { return };
+        for _ in 0..UDP_BUDGET {
+            match socket.recv_from(&mut self.udp_buf) {
+                Ok((n, source)) => {
+                    let data = &self.udp_buf[..n];
+                    if self.service.datagram(source, data) {
+                        // A full send buffer drops the echo, as UDP may.
+                        let _ = socket.send_to(data, source);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // ICMP errors from earlier sends and the like: the socket still works.
+                Err(_) => {}
+            }
+        }
+        self.udp_more = true;
+    }
+
+    /// Idle sweep and accept retry, when due.
+    fn housekeeping(&mut self) {
+        let now = self.service.now();
+        if self.accept_paused_until.is_some_and(|at| now >= at) {
+            self.accept_paused_until = None;
+            self.accept_all();
+        }
+        if self.next_sweep.is_some_and(|at| now >= at) {
+            self.sweep();
+        }
+    }
+
+    /// Closes idle connections and finds the next deadline. Deadlines only move later as
+    /// bytes flow and a new connection's is later than every existing one, so the earliest
+    /// deadline seen here is a safe time for the next sweep.
+    fn sweep(&mut self) {
+        let mut next: Option<Instant> = None;
+        let mut idle = Vec::new();
+        for (key, entry) in self.conns.iter_mut() {
+            match self.service.timeout(&mut entry.conn) {
+                Some(_) => idle.push(key),
+                None => {
+                    if let Some(d) = entry.conn.deadline() {
+                        next = Some(next.map_or(d, |n| n.min(d)));
+                    }
+                }
+            }
+        }
+        for key in idle {
+            self.conns.remove(key);
+        }
+        self.next_sweep = next;
+    }
+
+    fn on_signal(&mut self) {
+        if let Some(s) = &mut self.signals {
+            s.drain();
+        }
+        self.stop.flag.store(true, Ordering::Release);
+    }
+
+    /// Closes everything through the driver and writes `shutdown`.
+    fn shutdown(mut self) -> Summary {
+        let lost_records = self
+            .service
+            .shutdown(self.conns.iter_mut().map(|(_, e)| &mut e.conn));
+        self.conns.clear();
+        Summary { lost_records }
+    }
+}
+
+/// A non-blocking listener with SO_REUSEADDR and a large backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // `::` serves IPv4 too where the system allows; a failure here is harmless.
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Accept errors about one connection that leave the listener fine.
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// SIGINT/SIGTERM as readiness: the handlers write to a socket pair the loop watches.
+#[derive(Debug)]
+struct Signals {
+    read: UnixStream,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn register() -> io::Result<Signals> {
+        let (read, write) = StdUnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        let mut ids = Vec::new();
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            ids.push(signal_hook::low_level::pipe::register(
+                signal,
+                write.try_clone()?,
+            )?);
+        }
+        Ok(Signals {
+            read: UnixStream::from_std(read),
+            ids,
+        })
+    }
+
+    fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}

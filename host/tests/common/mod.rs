@@ -1,0 +1,192 @@
+//! Shared helpers for tests that run the built `echokit` binary.
+//!
+//! [`Server::start`] spawns `echokit server -p 0 ...`, learns the port from the console's
+//! `listening on ADDR (tcp)` line and kills the child on drop, even when a test fails.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn echokit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_echokit"))
+}
+
+/// A running `echokit server`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The TCP address from the `listening` line.
+    pub addr: SocketAddr,
+    /// Console lines after `listening`, as they arrive.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `echokit server -p 0` with `args` appended (give `-m console` or a log file
+    /// in a tempdir: never the default file in the repo).
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_in(None, args)
+    }
+
+    /// Like [`Server::start`], with the working directory `dir`.
+    pub fn start_in(dir: Option<&Path>, args: &[&str]) -> Server {
+        let mut cmd = echokit();
+        cmd.args(["server", "-p", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().expect("spawn echokit server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || forward_lines(stdout, tx));
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().expect("placeholder address"),
+            lines,
+        };
+        let log_file = args
+            .iter()
+            .position(|a| *a == "-f" || *a == "--log-file")
+            .and_then(|i| args.get(i + 1))
+            .map(|f| dir.map_or_else(|| Path::new(f).to_path_buf(), |d| d.join(f)));
+        server.addr = server
+            .find_listening(log_file.as_deref())
+            .expect("server announced its address");
+        server
+    }
+
+    /// The TCP address from the console's `listening on ADDR (tcp)` line or, with the
+    /// console off, from the log file's `listening` record.
+    fn find_listening(&mut self, log_file: Option<&Path>) -> Option<SocketAddr> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            while let Ok(line) = self.lines.try_recv() {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    if rest.ends_with("(tcp)") {
+                        return rest.split(' ').next()?.parse().ok();
+                    }
+                }
+            }
+            if let Some(text) = log_file.and_then(|f| std::fs::read_to_string(f).ok()) {
+                for line in text.lines() {
+                    let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    if r["event"] == "listening" && r["proto"] == "tcp" {
+                        return r["addr"].as_str()?.parse().ok();
+                    }
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Waits (up to 10 s) for a console line matching `pred` and returns it.
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pred(&line) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the exit; returns the exit code and the
+    /// console lines printed since the last read.
+    pub fn terminate(&mut self, limit: Duration) -> (Option<i32>, Vec<String>) {
+        signal(self.child.id(), libc::SIGTERM);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break Some(status);
+            }
+            if start.elapsed() > limit {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let code = status.and_then(|s| s.code());
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        (code, rest)
+    }
+
+    /// The server's stderr so far (after it exited).
+    pub fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Resident memory of the server process, in KiB (Linux /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { return };
+        if tx.send(line).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends `sig` to `pid` (a child this test started).
+pub fn signal(pid: u32, sig: i32) {
+    let pid = i32::try_from(pid).expect("pid fits in pid_t");
+    // Safety: kill(2) with a pid we spawned; no memory is shared.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+}
+
+/// Reads a JSON Lines log file into values, asserting each line is one JSON object.
+pub fn read_log(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("read log file");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
+
+/// The records of one event.
+pub fn events<'a>(
+    log: &'a [serde_json::Value],
+    event: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
+    log.iter().filter(move |r| r["event"] == event)
+}
