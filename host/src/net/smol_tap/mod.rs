@@ -15,7 +15,6 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use smoltcp::iface::Config;
 use smoltcp::phy;
 use smoltcp::time::{Duration, Instant};
@@ -28,6 +27,15 @@ use crate::driver::Service;
 
 /// Longest shutdown waits for clients to acknowledge the server's FINs.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The TAP failed while serving (e.g. it was deleted): the server stopped after logging
+/// `shutdown`. Errors before serving (opening the TAP, the settings) are the user's to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("TAP {iface} failed while serving: {source}")]
+pub struct ServeError {
+    iface: String,
+    source: io::Error,
+}
 
 /// What `echokit server --tap` needs to know.
 #[derive(Debug, Clone)]
@@ -56,7 +64,8 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
         || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
     let mut stack = Stack::new(&opts, config(), &mut device, now())?;
     stack.announce(&mut service);
-    service.end_of_batch();
+    // Scripts wait for `listening`: write it now, not at the first periodic flush.
+    service.flush_log();
     let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
         let at = now();
@@ -88,7 +97,11 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
         let _ = phy::wait(fd, Some(delay.min(Duration::from_millis(10))));
     }
     match failure {
-        Some(e) => Err(e).with_context(|| format!("TAP {} failed", opts.iface)),
+        Some(source) => Err(ServeError {
+            iface: opts.iface,
+            source,
+        }
+        .into()),
         None => Ok(()),
     }
 }
