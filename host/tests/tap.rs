@@ -378,3 +378,35 @@ fn a_bad_cidr_is_a_clear_error() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
 }
+
+#[test]
+fn a_tap_deleted_under_the_server_stops_it_with_a_clear_error() {
+    if !privileged() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let ns = Netns::new();
+    let mut server = Server::start(&ns, &log, &[]);
+    ns.ip(&["link", "del", "tap0"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the server kept running without its TAP"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    if let Some(e) = server.child.stderr.as_mut() {
+        e.read_to_string(&mut err).expect("stderr");
+    }
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("TAP tap0 failed while serving"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let records = records(&log);
+    assert_eq!(records.last().expect("records")["event"], "shutdown");
+}

@@ -31,7 +31,7 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 /// The TAP failed while serving (e.g. it was deleted): the server stopped after logging
 /// `shutdown`. Errors before serving (opening the TAP, the settings) are the user's to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("TAP {iface} failed while serving: {source}")]
+#[error("TAP {iface} failed while serving (was it deleted?)")]
 pub struct ServeError {
     iface: String,
     source: io::Error,
