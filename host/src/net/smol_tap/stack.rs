@@ -17,11 +17,16 @@ use super::TapOptions;
 use super::pool::Pool;
 use crate::driver::Service;
 
-/// Bytes of receive and of send buffer per TCP socket. Throughput through a TAP rises with
-/// it (RECIPES.md: 64 KiB 290-470 MB/s, 256 KiB 490-540, 1 MiB 610-644 for one client);
-/// 1 MiB meets 500 MB/s each way. The memory is reserved per pool socket but only touched
-/// as data flows, so an idle server stays small.
+/// Most bytes of receive and of send buffer per TCP socket. Throughput through a TAP rises
+/// with it (RECIPES.md: 64 KiB 290-470 MB/s, 256 KiB 490-540, 1 MiB 610-644 for one
+/// client); 1 MiB is what reaches 500 MB/s each way. The memory is reserved per pool socket
+/// but only touched as data flows, so an idle server stays small.
 pub const TCP_BUFFER: usize = 1024 * 1024;
+/// Least buffer per socket, however large `--max-conns` is.
+const TCP_BUFFER_MIN: usize = 16 * 1024;
+/// All TCP buffers together stay under this, so a large `--max-conns` shrinks each
+/// socket's buffers instead of reserving gigabytes (the default 16 keeps the full 1 MiB).
+const TCP_MEMORY: usize = 64 * 1024 * 1024;
 
 /// UDP buffer bytes each way: room for several datagrams of the largest size a TAP frame
 /// carries, and a few full-size ones once fragments are reassembled.
@@ -74,7 +79,7 @@ impl Stack {
         }
         let mut sockets = SocketSet::new(Vec::new());
         let size = opts.max_conns.saturating_add(1);
-        let pool = Pool::new(&mut sockets, opts.port, size, TCP_BUFFER);
+        let pool = Pool::new(&mut sockets, opts.port, size, buffer_size(size));
         let udp = if opts.udp {
             let mut socket = udp::Socket::new(udp_buffer(), udp_buffer());
             socket
@@ -177,6 +182,11 @@ impl Stack {
     }
 }
 
+/// Receive (and send) buffer per socket for a pool of `sockets`.
+fn buffer_size(sockets: usize) -> usize {
+    (TCP_MEMORY / 2 / sockets.max(1)).clamp(TCP_BUFFER_MIN, TCP_BUFFER)
+}
+
 fn udp_buffer() -> udp::PacketBuffer<'static> {
     udp::PacketBuffer::new(
         vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
@@ -213,6 +223,19 @@ pub fn parse_cidr(text: &str) -> anyhow::Result<IpCidr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffers_shrink_only_for_large_pools() {
+        assert_eq!(
+            buffer_size(17),
+            TCP_BUFFER,
+            "the default pool gets full buffers"
+        );
+        assert_eq!(buffer_size(32), TCP_BUFFER);
+        assert!(buffer_size(33) < TCP_BUFFER);
+        assert_eq!(buffer_size(1001), TCP_MEMORY / 2 / 1001);
+        assert_eq!(buffer_size(1_000_001), TCP_BUFFER_MIN);
+    }
 
     #[test]
     fn cidr_parses_or_names_the_problem() {
