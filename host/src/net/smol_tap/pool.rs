@@ -103,12 +103,12 @@ impl Pool {
             match &mut slot.phase {
                 Phase::Listening => {}
                 Phase::Serving(conn) => {
-                    let mut progress = None;
-                    if conn.deadline().is_some_and(|at| at <= service.now()) {
-                        progress = service.timeout(conn);
-                    }
-                    if progress.is_none() && wants_pump(socket, conn) {
-                        progress = Some(service.pump(conn, &mut SmolStream(socket)));
+                    // Bytes first: input that arrived is activity, not idleness.
+                    let mut progress = wants_pump(socket, conn)
+                        .then(|| service.pump(conn, &mut SmolStream(socket)));
+                    let open = !matches!(progress, Some(Progress::Closed(_)));
+                    if open && conn.deadline().is_some_and(|at| at <= service.now()) {
+                        progress = service.timeout(conn).or(progress);
                     }
                     match progress {
                         Some(Progress::Closed(reason)) => {
