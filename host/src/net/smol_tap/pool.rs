@@ -3,7 +3,7 @@
 //! smoltcp has no `accept`: a socket in `LISTEN` takes one connection and stops listening.
 //! So the pool holds `--max-conns + 1` sockets on the port and re-arms each one as its
 //! connection ends. The one beyond `--max-conns` is what lets an extra client be accepted,
-//! logged as `rejected` and reset at once (as the std server does) instead of meeting no
+//! logged as `rejected` and closed at once (as the std server does) instead of meeting no
 //! listener at all; only a client arriving while that spare is itself busy gets a bare RST.
 
 use std::io::{self, ErrorKind};
@@ -93,8 +93,9 @@ impl Pool {
                 match service.accept(peer.into()) {
                     Some(conn) => slot.phase = Phase::Serving(conn),
                     None => {
-                        // Over --max-conns: `rejected` is logged; reset it now.
-                        socket.abort();
+                        // Over --max-conns: `rejected` is logged; close it now (FIN, as
+                        // the std server's dropped socket does).
+                        socket.close();
                         slot.phase = Phase::Closing { since: now };
                         continue;
                     }

@@ -206,9 +206,11 @@ fn serves_many_clients_at_once_and_rejects_one_over_max_conns() {
     });
     net.settle();
     let extra = net.connect(50_100);
-    net.run_until("the extra client's reset", |net| {
-        net.tcp(extra).state() == tcp::State::Closed
+    net.run_until("the extra client's end of stream", |net| {
+        net.tcp(extra).state() == tcp::State::CloseWait
     });
+    assert!(!net.tcp(extra).can_recv(), "a rejected client gets no echo");
+    net.tcp(extra).close();
     for (i, &c) in clients.iter().enumerate() {
         let line = format!("client {i}\n");
         assert_eq!(net.echo(c, line.as_bytes()), line.as_bytes());
