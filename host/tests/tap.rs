@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -348,9 +349,19 @@ fn a_tap_already_held_and_no_permission_are_clear_errors() {
     assert!(err.contains("already held"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 
-    // An unprivileged user may not open /dev/net/tun (mode 0600 here).
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", ECHOKIT])
+    // An unprivileged user may not open /dev/net/tun (mode 0600 here). The binary is
+    // copied where that user may run it (the build tree may be private to root).
+    let public = tempfile::tempdir().expect("tempdir");
+    let binary = public.path().join("echokit");
+    std::fs::copy(ECHOKIT, &binary).expect("copy the binary");
+    for path in [public.path(), binary.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    // (Where /dev/net/tun is open to all, attaching the root-owned tap0 fails instead.)
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "setpriv"])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
         .args(["server", "--tap", "tap0", "-m", "console"])
         .output()
         .expect("run setpriv");
