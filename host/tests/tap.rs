@@ -36,7 +36,11 @@ fn privileged() -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "the TAP tests must run in CI, but they cannot here ({why})"
     );
-    eprintln!("\n!!! SKIPPING the TAP test: it needs root, /dev/net/tun and `ip` ({why}) !!!\n");
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!! SKIPPING a TAP test: it needs root, /dev/net/tun and `ip` ({why}) !!!\n"
+    );
     false
 }
 
