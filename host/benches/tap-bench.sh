@@ -6,6 +6,7 @@
 #
 #   host/benches/tap-bench.sh [target/release/echokit] [extra server flags...]
 #   SECS=5 MTU=65000 host/benches/tap-bench.sh       # longer runs; a larger TAP MTU
+#   QLEN=1000 host/benches/tap-bench.sh              # the kernel's default TAP queue
 #
 # Prints one JSON line per scenario: bulk echo MB/s (each way) with 1 and 16 clients,
 # ping-pong round trips/s and p99 with 1 and 16 clients. The server logs to a file at WARN,
@@ -42,6 +43,8 @@ ip -n "$NS" link set lo up
 ip netns exec "$NS" ip tuntap add name tap0 mode tap
 ip -n "$NS" addr add 192.168.69.100/24 dev tap0
 [[ -n ${MTU:-} ]] && ip -n "$NS" link set tap0 mtu "$MTU"
+# The README's setup: a queue that holds every socket's receive window (QLEN=1000: default).
+ip -n "$NS" link set tap0 txqueuelen "${QLEN:-20000}"
 ip -n "$NS" link set tap0 up
 ip netns exec "$NS" "$BIN" server --tap tap0 --ip 192.168.69.1/24 -p 7777 \
   -m file -f "$LOG/server.log" -l warn "$@" &

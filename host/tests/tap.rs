@@ -60,6 +60,8 @@ impl Netns {
         ns.ip(&["link", "set", "lo", "up"]);
         ns.ip(&["tuntap", "add", "name", "tap0", "mode", "tap"]);
         ns.ip(&["addr", "add", "192.168.69.100/24", "dev", "tap0"]);
+        // Room for every socket's receive window (the server notes it when short).
+        ns.ip(&["link", "set", "tap0", "txqueuelen", "20000"]);
         ns.ip(&["link", "set", "tap0", "up"]);
         ns
     }
@@ -341,7 +343,9 @@ fn a_tap_already_held_and_no_permission_are_clear_errors() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let ns = Netns::new();
-    let _first = Server::start(&ns, &dir.path().join("first.log"), &[]);
+    // A short TAP queue gets a note on stderr with the command that lengthens it.
+    ns.ip(&["link", "set", "tap0", "txqueuelen", "1000"]);
+    let mut first = Server::start(&ns, &dir.path().join("first.log"), &[]);
     let second = dir.path().join("second.log");
     let second = second.to_str().expect("utf-8");
     let out = ns
@@ -352,6 +356,14 @@ fn a_tap_already_held_and_no_permission_are_clear_errors() {
     let err = stderr_of(&out);
     assert!(err.contains("already held"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let (status, _) = first.stop();
+    assert!(status.success());
+    let mut note = String::new();
+    if let Some(e) = first.child.stderr.as_mut() {
+        e.read_to_string(&mut note).expect("stderr");
+    }
+    assert!(note.contains("queues 1000 frames"), "{note}");
+    assert!(note.contains("ip link set tap0 txqueuelen"), "{note}");
 
     // An unprivileged user may not open /dev/net/tun (mode 0600 here). The binary is
     // copied where that user may run it (the build tree may be private to root).

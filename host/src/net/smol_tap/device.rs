@@ -54,6 +54,7 @@ pub enum OpenError {
 /// An open TAP interface (Ethernet frames, no packet-info header).
 #[derive(Debug)]
 pub struct TapDevice {
+    name: String,
     file: File,
     mtu: usize,
     rx: Vec<u8>,
@@ -101,12 +102,24 @@ impl TapDevice {
             source,
         })? + ETHERNET_HEADER;
         Ok(TapDevice {
+            name: iface.to_owned(),
             file,
             mtu,
             rx: vec![0; mtu],
             tx: vec![0; mtu],
             error: None,
         })
+    }
+
+    /// Frames the kernel queues for this TAP before it drops them (`txqueuelen`), if known.
+    pub fn queue_len(&self) -> Option<usize> {
+        let len = ifreq_int(&self.name, libc::SIOCGIFTXQLEN).ok()?;
+        usize::try_from(len).ok()
+    }
+
+    /// The IP MTU: the largest IP packet one frame carries.
+    pub fn ip_mtu(&self) -> usize {
+        self.mtu - ETHERNET_HEADER
     }
 
     /// The first hard I/O error since the last call (the device is unusable after one).
@@ -241,8 +254,15 @@ fn ifreq(iface: &str) -> libc::ifreq {
     req
 }
 
-/// The IP MTU of `iface`, asked through an ordinary datagram socket.
+/// The IP MTU of `iface`.
 fn ip_mtu(iface: &str) -> io::Result<usize> {
+    let mtu = ifreq_int(iface, libc::SIOCGIFMTU)?;
+    usize::try_from(mtu).map_err(|_| io::Error::other("the interface reports a negative MTU"))
+}
+
+/// Asks an `int` about `iface` (`SIOCGIFMTU`, `SIOCGIFTXQLEN`) through an ordinary
+/// datagram socket.
+fn ifreq_int(iface: &str, request: libc::c_ulong) -> io::Result<libc::c_int> {
     // Safety: plain socket(2); the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -251,14 +271,13 @@ fn ip_mtu(iface: &str) -> io::Result<usize> {
     // Safety: `fd` is a fresh descriptor that nothing else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut req = ifreq(iface);
-    // Safety: SIOCGIFMTU writes the MTU into the `ifreq`, which lives across the call.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut req) };
+    // Safety: these requests write one int into the `ifreq`, which lives across the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    // Safety: after SIOCGIFMTU succeeded the union holds the MTU.
-    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
-    usize::try_from(mtu).map_err(|_| io::Error::other("the interface reports a negative MTU"))
+    // Safety: after success the union's int member holds the answer.
+    Ok(unsafe { req.ifr_ifru.ifru_metric })
 }
 
 #[cfg(test)]

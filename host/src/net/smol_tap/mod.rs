@@ -63,6 +63,7 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     let now =
         || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
     let mut stack = Stack::new(&opts, config(), &mut device, now())?;
+    check_queue(&opts.iface, &device, stack.window_bytes());
     stack.announce(&mut service);
     // Scripts wait for `listening`: write it now, not at the first periodic flush.
     service.flush_log();
@@ -103,6 +104,23 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
         }
         .into()),
         None => Ok(()),
+    }
+}
+
+/// Warns when the TAP's queue is shorter than the frames the sockets' receive windows let
+/// the kernel send at once: the kernel then drops frames for smoltcp when several bulk
+/// clients run, and TCP recovers by retransmitting (measured: 16 streams, 1,000 frames,
+/// one segment in six sent again; 20,000 frames, none).
+fn check_queue(iface: &str, device: &TapDevice, window: usize) {
+    let segment = device.ip_mtu().saturating_sub(40).max(1);
+    let needed = window.div_ceil(segment);
+    if let Some(len) = device.queue_len().filter(|&len| len < needed) {
+        let advice = needed.div_ceil(1000) * 1000;
+        eprintln!(
+            "echokit server: note: TAP {iface} queues {len} frames, fewer than the {needed} the \
+             receive windows allow; with several bulk clients expect retransmissions \
+             (ip link set {iface} txqueuelen {advice})"
+        );
     }
 }
 

@@ -41,6 +41,8 @@ enum Phase {
 #[derive(Debug)]
 pub struct Pool {
     port: u16,
+    /// Receive buffer bytes per socket.
+    buffer: usize,
     slots: Vec<Slot>,
 }
 
@@ -63,7 +65,11 @@ impl Pool {
                 }
             })
             .collect();
-        Pool { port, slots }
+        Pool {
+            port,
+            buffer,
+            slots,
+        }
     }
 
     /// Services every socket after `iface.poll`: accepts new connections, pumps bytes,
@@ -131,6 +137,11 @@ impl Pool {
             }
         }
         more
+    }
+
+    /// The receive windows of all sockets together: what the peers may have in flight.
+    pub fn window_bytes(&self) -> usize {
+        self.buffer.saturating_mul(self.slots.len())
     }
 
     /// The connections being served (for the earliest idle deadline).

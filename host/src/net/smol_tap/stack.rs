@@ -100,6 +100,11 @@ impl Stack {
         })
     }
 
+    /// Bytes all TCP peers together may send before smoltcp reads them.
+    pub fn window_bytes(&self) -> usize {
+        self.pool.window_bytes()
+    }
+
     /// Logs `listening` for each protocol served.
     pub fn announce(&self, service: &mut Service) {
         service.listening(self.addr, Proto::Tcp);
