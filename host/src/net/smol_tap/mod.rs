@@ -90,7 +90,10 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
             }
         }
     }
-    stack.shutdown(&mut service);
+    let lost = stack.shutdown(&mut service);
+    if lost > 0 {
+        eprintln!("echokit server: {lost} log records were lost to write errors");
+    }
     // Let the FINs out and the clients' ACKs in, briefly: shutdown stays prompt.
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
     while failure.is_none() && !stack.closed() && std::time::Instant::now() < deadline {
