@@ -55,6 +55,8 @@ pub enum OpenError {
 #[derive(Debug)]
 pub struct TapDevice {
     name: String,
+    /// Whether opening created the interface (it then lives only as long as the server).
+    created: bool,
     file: File,
     mtu: usize,
     rx: Vec<u8>,
@@ -68,6 +70,7 @@ impl TapDevice {
     /// the caller may).
     pub fn open(iface: &str) -> Result<Self, OpenError> {
         let name = ifname(iface)?;
+        let existed = exists(name);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -103,6 +106,7 @@ impl TapDevice {
         })? + ETHERNET_HEADER;
         Ok(TapDevice {
             name: iface.to_owned(),
+            created: !existed,
             file,
             mtu,
             rx: vec![0; mtu],
@@ -115,6 +119,17 @@ impl TapDevice {
     pub fn queue_len(&self) -> Option<usize> {
         let len = ifreq_int(&self.name, libc::SIOCGIFTXQLEN).ok()?;
         usize::try_from(len).ok()
+    }
+
+    /// Whether opening created the interface (it had no address and was down).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether the interface is up (`None`: could not ask).
+    pub fn is_up(&self) -> Option<bool> {
+        let flags = ifreq_int(&self.name, libc::SIOCGIFFLAGS).ok()?;
+        Some(flags & libc::IFF_UP != 0)
     }
 
     /// The IP MTU: the largest IP packet one frame carries.
@@ -244,6 +259,15 @@ fn ifname(iface: &str) -> Result<&str, OpenError> {
     }
 }
 
+/// Whether an interface named `iface` exists (in this network namespace).
+fn exists(iface: &str) -> bool {
+    let Ok(name) = std::ffi::CString::new(iface) else {
+        return false;
+    };
+    // Safety: `name` is a valid NUL-terminated string for the call's duration.
+    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+}
+
 /// An `ifreq` naming `iface` (checked by [`ifname`] to fit with its NUL).
 fn ifreq(iface: &str) -> libc::ifreq {
     // Safety: `ifreq` is plain old data; all zeroes is a valid value.
@@ -260,7 +284,7 @@ fn ip_mtu(iface: &str) -> io::Result<usize> {
     usize::try_from(mtu).map_err(|_| io::Error::other("the interface reports a negative MTU"))
 }
 
-/// Asks an `int` about `iface` (`SIOCGIFMTU`, `SIOCGIFTXQLEN`) through an ordinary
+/// Asks an `int` about `iface` (`SIOCGIFMTU`, `SIOCGIFTXQLEN`, `SIOCGIFFLAGS`) through an ordinary
 /// datagram socket.
 fn ifreq_int(iface: &str, request: libc::c_ulong) -> io::Result<libc::c_int> {
     // Safety: plain socket(2); the result is checked before use.

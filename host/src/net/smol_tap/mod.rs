@@ -63,7 +63,7 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     let now =
         || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
     let mut stack = Stack::new(&opts, config(), &mut device, now())?;
-    check_queue(&opts.iface, &device, stack.window_bytes());
+    notes(&opts, &device, stack.window_bytes());
     stack.announce(&mut service);
     // Scripts wait for `listening`: write it now, not at the first periodic flush.
     service.flush_log();
@@ -110,11 +110,25 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     }
 }
 
-/// Warns when the TAP's queue is shorter than the frames the sockets' receive windows let
-/// the kernel send at once: the kernel then drops frames for smoltcp when several bulk
-/// clients run, and TCP recovers by retransmitting (measured: 16 streams, 1,000 frames,
-/// one segment in six sent again; 20,000 frames, none).
-fn check_queue(iface: &str, device: &TapDevice, window: usize) {
+/// Notes on stderr for a TAP that cannot serve well as it is, each with its fix.
+///
+/// The queue: when it is shorter than the frames the sockets' receive windows let the
+/// kernel send at once, the kernel drops frames for smoltcp as soon as several bulk clients
+/// run, and TCP recovers by retransmitting (measured: 16 streams with 1,000 frames, one
+/// segment in six sent again; with 20,000 frames, none).
+fn notes(opts: &TapOptions, device: &TapDevice, window: usize) {
+    let iface = &opts.iface;
+    if device.created() {
+        eprintln!(
+            "echokit server: note: TAP {iface} did not exist, so it was created for this run; \
+             give it an address in {}'s subnet and bring it up (see README)",
+            opts.cidr
+        );
+        return;
+    }
+    if device.is_up() == Some(false) {
+        eprintln!("echokit server: note: TAP {iface} is down (ip link set {iface} up)");
+    }
     let segment = device.ip_mtu().saturating_sub(40).max(1);
     let needed = window.div_ceil(segment);
     if let Some(len) = device.queue_len().filter(|&len| len < needed) {
