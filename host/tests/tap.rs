@@ -248,7 +248,13 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
     let ns = Netns::new();
     let mut server = Server::start(&ns, &log, &["--udp"]);
 
-    ns.enter(|| tcp_echo(b"Hi There\n"));
+    // The README's command: the real client, inside the namespace.
+    let out = ns
+        .echokit(&["client", "-s", "192.168.69.1", "-m", "Hi There"])
+        .output()
+        .expect("run the client");
+    assert!(out.status.success(), "client: {}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Echo: Hi There\n");
     ns.enter(|| tcp_echo(&noise(256 * 1024, 1)));
     // Four clients at once, each with its own bytes.
     ns.enter(|| {
