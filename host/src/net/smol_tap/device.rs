@@ -11,13 +11,21 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 /// Where the TUN/TAP driver is opened.
 const TUN_PATH: &str = "/dev/net/tun";
 /// Ethernet header bytes smoltcp counts in the MTU (the kernel reports the IP MTU).
 const ETHERNET_HEADER: usize = 14;
+/// The `virtio_net_hdr` before every frame (`IFF_VNET_HDR`): it lets the kernel hand over
+/// a TCP burst as one frame of up to 64 KiB instead of cutting it into MTU-sized ones.
+const VNET_HDR: usize = 10;
+/// Largest frame the kernel may hand over with segmentation offload on.
+const MAX_RX_FRAME: usize = VNET_HDR + ETHERNET_HEADER + 65_535;
+/// `virtio_net_hdr.flags`: the checksums are known good (set on every frame sent: smoltcp
+/// computes them), so the kernel need not check them again.
+const VNET_DATA_VALID: u8 = 2;
 
 /// Why a TAP could not be opened: each names the cause and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +67,8 @@ pub struct TapDevice {
     created: bool,
     file: File,
     mtu: usize,
+    /// Whether the kernel may send large frames with partial checksums.
+    offload: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
@@ -87,7 +97,8 @@ impl TapDevice {
                 },
             })?;
         let mut req = ifreq(name);
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        req.ifr_ifru.ifru_flags =
+            (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
         // Safety: TUNSETIFF reads and writes one `ifreq`, which lives across the call.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) };
         if rc < 0 {
@@ -100,6 +111,12 @@ impl TapDevice {
                 _ => OpenError::Other { iface, source: e },
             });
         }
+        // Large receive frames: TCP segmentation offload towards smoltcp, with checksums
+        // left partial (smoltcp then does not verify TCP/UDP checksums on receive: the
+        // frames come from the local kernel, not a wire). Without it, frames stay small.
+        let offload = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+        // Safety: TUNSETOFFLOAD takes the flags by value.
+        let offload = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, offload) } == 0;
         let mtu = ip_mtu(name).map_err(|source| OpenError::Other {
             iface: iface.to_owned(),
             source,
@@ -109,8 +126,9 @@ impl TapDevice {
             created: !existed,
             file,
             mtu,
-            rx: vec![0; mtu],
-            tx: vec![0; mtu],
+            offload,
+            rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
+            tx: vec![0; VNET_HDR + mtu],
             error: None,
         })
     }
@@ -168,8 +186,12 @@ impl Device for TapDevice {
             ..
         } = self;
         match file.read(rx) {
+            // Every frame starts with the vnet header; nothing shorter is a frame.
+            Ok(n) if n <= VNET_HDR => None,
             Ok(n) => Some((
-                RxToken { frame: &rx[..n] },
+                RxToken {
+                    frame: &rx[VNET_HDR..n],
+                },
                 TxToken {
                     file,
                     buf: tx,
@@ -196,6 +218,11 @@ impl Device for TapDevice {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu;
+        if self.offload {
+            // Large frames arrive with TCP/UDP checksums left partial: compute, don't check.
+            caps.checksum.tcp = Checksum::Tx;
+            caps.checksum.udp = Checksum::Tx;
+        }
         caps
     }
 }
@@ -220,12 +247,14 @@ pub struct TxToken<'a> {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        if self.buf.len() < len {
-            self.buf.resize(len, 0);
+        if self.buf.len() < VNET_HDR + len {
+            self.buf.resize(VNET_HDR + len, 0);
         }
-        let frame = &mut self.buf[..len];
-        let result = f(frame);
-        match self.file.write(frame) {
+        // No offload asked for this frame: flags only, the rest of the header zero.
+        self.buf[..VNET_HDR].fill(0);
+        self.buf[0] = VNET_DATA_VALID;
+        let result = f(&mut self.buf[VNET_HDR..VNET_HDR + len]);
+        match self.file.write(&self.buf[..VNET_HDR + len]) {
             Ok(_) => {}
             // A full queue or a link that is down drops the frame: TCP sends it again.
             Err(e) if transient(&e) || e.raw_os_error() == Some(libc::EIO) => {}
