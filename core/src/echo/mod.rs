@@ -81,17 +81,20 @@ pub struct Machine<B: Buffer> {
 impl<B: Buffer> Machine<B> {
     /// A new connection at `now`. `pending` bounds the bytes held for sending (its capacity
     /// is the receive window). `line` holds an unterminated line for the log: if its
-    /// capacity is below `config.max_line + 2`, the effective max line shrinks to fit.
+    /// capacity is below `config.max_line + 2`, the effective max line shrinks to fit; under
+    /// 3 bytes it cannot hold a piece and its `\r`, so lines are not framed at all (rather
+    /// than logged with bytes missing).
     pub fn new(now: Instant, config: &Config, pending: B, line: B) -> Self {
         let max_line = config
             .max_line
             .min(line.capacity().saturating_sub(2))
             .max(1);
+        let frame_lines = config.frame_lines && line.capacity() >= max_line + 2;
         Machine {
             pending,
             line,
             max_line,
-            frame_lines: config.frame_lines,
+            frame_lines,
             idle_timeout: config.idle_timeout,
             last_activity: now,
             stats: Stats::default(),

@@ -124,3 +124,58 @@ fn no_framing_when_lines_are_not_logged() {
     assert_eq!(out, b"a\nb");
     assert!(lines.is_empty());
 }
+
+/// Found by the property tests: a 2-byte line buffer lost bytes of the log (a `\r` did not
+/// fit), and logged `x\r\r\n` as `x`. Too small to frame, it now frames nothing.
+#[test]
+fn tiny_line_buffer_frames_nothing_rather_than_lose_bytes() {
+    let config = Config {
+        max_line: 1,
+        ..Config::default()
+    };
+    let mut m: Machine<heapless::Vec<u8, 2>> = Machine::new(
+        Instant::ZERO,
+        &config,
+        heapless::Vec::new(),
+        heapless::Vec::new(),
+    );
+    let mut lines = Vec::new();
+    for chunk in [&b"x\r"[..], b"\r", b"\n"] {
+        assert_eq!(
+            m.handle_input(Instant::ZERO, chunk, |l| lines.push(l.bytes.to_vec())),
+            chunk.len()
+        );
+        m.handle_sent(Instant::ZERO, 2);
+    }
+    m.handle_close(|l| lines.push(l.bytes.to_vec()));
+    assert!(lines.is_empty(), "{lines:?}");
+}
+
+#[test]
+fn line_buffer_of_three_frames_one_byte_pieces() {
+    let config = Config {
+        max_line: 100,
+        ..Config::default()
+    };
+    let mut m: Machine<heapless::Vec<u8, 3>> = Machine::new(
+        Instant::ZERO,
+        &config,
+        heapless::Vec::new(),
+        heapless::Vec::new(),
+    );
+    assert_eq!(m.max_line(), 1);
+    let (out, lines) = {
+        let mut out = Vec::new();
+        let mut lines = Vec::new();
+        for chunk in [&b"x\r"[..], b"\r", b"\n"] {
+            m.handle_input(Instant::ZERO, chunk, |l| {
+                lines.push((l.bytes.to_vec(), l.partial))
+            });
+            out.extend_from_slice(m.poll_transmit());
+            m.handle_sent(Instant::ZERO, 3);
+        }
+        (out, lines)
+    };
+    assert_eq!(out, b"x\r\r\n");
+    assert_eq!(lines, owned(&[("x", true), ("\r", false)]));
+}

@@ -21,8 +21,8 @@ impl fmt::Display for CapacityError {
 impl core::error::Error for CapacityError {}
 
 /// Bound on everything but the escaped strings: keys, punctuation, a timestamp, the longest
-/// level/event/reason names, nine u64 numbers and the newline.
-pub(super) const FIXED_MAX: usize = 400;
+/// level/event/reason names, nine u64 numbers and the newline (445 bytes, checked by a test).
+pub(super) const FIXED_MAX: usize = 448;
 
 impl Record<'_> {
     /// Writes the record as one JSON object followed by `\n` into `out`; returns the length.
@@ -268,6 +268,40 @@ mod tests {
         assert_eq!(v["reason"], "max_conns");
         assert_eq!(v["refused_busy"], 6);
         assert_eq!(v["level"], "TRACE");
+    }
+
+    /// Found by the property tests: `FIXED_MAX` was 400, but every field at its longest
+    /// takes 445 bytes besides the strings, so a buffer sized by `max_formatted_len` could
+    /// be too small for a `shutdown` record with large totals.
+    #[test]
+    fn fixed_max_covers_every_field_at_its_longest() {
+        let r = Record {
+            ts: Timestamp::parse(b"9999-12-31T23:59:59.999Z").unwrap(),
+            conn: Some(u64::MAX),
+            peer: Some(""),
+            proto: Some(Proto::Tcp),
+            addr: Some(""),
+            // One byte of `msg_hex` (2 digits) for the longest key of a message.
+            msg: Some(b"\xff"),
+            partial: true,
+            reason: Some(Reason::MaxConns),
+            bytes_in: Some(u64::MAX),
+            bytes_out: Some(u64::MAX),
+            totals: Some(Totals {
+                conns: u64::MAX,
+                rejected: u64::MAX,
+                echoes: u64::MAX,
+                refused_port: u64::MAX,
+                refused_rate: u64::MAX,
+                refused_busy: u64::MAX,
+            }),
+            ..Record::new(ts(), Level::Error, Event::Listening)
+        };
+        let mut buf = [0u8; 1024];
+        let n = r.format(&mut buf).unwrap();
+        assert_eq!(n - 2, 445);
+        assert!(n - 2 <= FIXED_MAX);
+        assert!(n <= r.max_formatted_len());
     }
 
     #[test]

@@ -36,18 +36,21 @@ pub fn is_record_start(line: &[u8]) -> bool {
 /// Reads one logical legacy record: a timestamped line, optionally followed by `\n` and
 /// continuation lines. One trailing `\n` or `\r\n` is ignored.
 ///
-/// The peer (`('127.0.0.1', 5555)` becomes `127.0.0.1:5555`) is written into `scratch`,
-/// which must hold at least 64 bytes; everything else borrows from `text`.
+/// The peer (`('127.0.0.1', 5555)` becomes `127.0.0.1:5555`) is written into `scratch`;
+/// everything else borrows from `text`. A scratch as long as `text` is always enough, and
+/// 64 bytes are enough for any IPv4 or unscoped IPv6 peer; a peer that does not fit is an
+/// error ([`ParseErrorKind::ScratchTooSmall`]), never a record of another kind.
 pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, ParseError> {
     let err = |kind, offset| Err(ParseError { kind, offset });
     let text = strip_newline(text);
     if text.is_empty() {
         return err(ParseErrorKind::Empty, 0);
     }
-    if !is_record_start(text) {
-        return err(ParseErrorKind::BadTimestamp, 0);
-    }
-    let Ok(ts) = Timestamp::parse(&text[..TS_LEN]) else {
+    let ts = match text.get(..TS_LEN + 2) {
+        Some(start) if start.ends_with(b"::") => Timestamp::parse(&start[..TS_LEN]).ok(),
+        _ => None,
+    };
+    let Some(ts) = ts else {
         return err(ParseErrorKind::BadTimestamp, 0);
     };
     let rest = &text[TS_LEN + 2..];
@@ -75,7 +78,10 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     }
 
     if let Some(r) = client_echo(ts, level, message, scratch) {
-        return Ok(r);
+        return r.map_err(|kind| ParseError {
+            kind,
+            offset: msg_at,
+        });
     }
     if let Some(addr) = message.strip_prefix(b"EchoServer Listening on ") {
         // NOTE: `message` was checked to be UTF-8 above; a suffix of it after ASCII is too.
@@ -91,19 +97,23 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     })
 }
 
-/// `Client[('127.0.0.1', 5555)] Echo: TEXT` as an echo (or closed) record.
+/// `Client[('127.0.0.1', 5555)] Echo: TEXT` as an echo (or closed) record; `None` when the
+/// message is not of that form.
 fn client_echo<'a>(
     ts: Timestamp,
     level: Level,
     message: &'a [u8],
     scratch: &'a mut [u8],
-) -> Option<Record<'a>> {
+) -> Option<Result<Record<'a>, ParseErrorKind>> {
     let inner = message.strip_prefix(b"Client[")?;
     let close = find(inner, b"] Echo: ").or_else(|| {
         // "Echo: " with nothing after it may have lost its trailing space.
         (inner.ends_with(b"] Echo:")).then(|| inner.len() - 7)
     })?;
-    let peer = python_address(&inner[..close], scratch)?;
+    let (host, port) = python_address(&inner[..close])?;
+    let Some(peer) = write_peer(host, port, scratch) else {
+        return Some(Err(ParseErrorKind::ScratchTooSmall));
+    };
     let text = inner.get(close + 8..).unwrap_or(b"");
     let event = if text.is_empty() {
         Event::Closed
@@ -111,15 +121,15 @@ fn client_echo<'a>(
         Event::Echo
     };
     let msg = (event == Event::Echo).then_some(text);
-    Some(Record {
+    Some(Ok(Record {
         peer: Some(peer),
         msg,
         ..Record::new(ts, level, event)
-    })
+    }))
 }
 
-/// `('127.0.0.1', 5555)` or `('::1', 5555, 0, 0)` to `127.0.0.1:5555` / `[::1]:5555`.
-fn python_address<'a>(tuple: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
+/// The host and port of `('127.0.0.1', 5555)` or `('::1', 5555, 0, 0)`.
+fn python_address(tuple: &[u8]) -> Option<(&[u8], &[u8])> {
     let tuple = tuple.strip_prefix(b"(")?.strip_suffix(b")")?;
     let quote = *tuple.first()?;
     if quote != b'\'' && quote != b'"' {
@@ -141,6 +151,11 @@ fn python_address<'a>(tuple: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
     {
         return None;
     }
+    Some((host, port))
+}
+
+/// Writes `127.0.0.1:5555` or `[::1]:5555` into `scratch` (never longer than the tuple).
+fn write_peer<'a>(host: &[u8], port: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
     let v6 = host.contains(&b':');
     let len = host.len() + port.len() + 1 + if v6 { 2 } else { 0 };
     let out = scratch.get_mut(..len)?;
@@ -162,12 +177,25 @@ fn python_address<'a>(tuple: &[u8], scratch: &'a mut [u8]) -> Option<&'a str> {
 }
 
 fn strip_newline(text: &[u8]) -> &[u8] {
-    let text = text.strip_suffix(b"\n").unwrap_or(text);
-    text.strip_suffix(b"\r").unwrap_or(text)
+    match text.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => text,
+    }
 }
 
+/// The first `needle` in `haystack`. The needles here are a few bytes and the haystacks a
+/// line, where a searcher's set-up would cost more than the search.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, haystack.get(from..)?) {
+        let at = from + i;
+        if haystack[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -234,6 +262,49 @@ mod tests {
         assert_eq!(r.event, Event::Log);
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.msg, Some(&b"something broke"[..]));
+    }
+
+    /// Found by the property tests: a record handed over without its line ending lost a
+    /// final `\r` of its message (and `Echo: \r` became a `closed` record).
+    #[test]
+    fn a_lone_final_carriage_return_is_message() {
+        let r =
+            parse_str("2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: \r");
+        assert_eq!(r.event, Event::Echo);
+        assert_eq!(r.msg, Some(&b"\r"[..]));
+        let r = parse_str(
+            "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: a\r\n",
+        );
+        assert_eq!(r.msg, Some(&b"a"[..]));
+    }
+
+    /// Found in review: a scoped IPv6 peer longer than the 64-byte scratch the
+    /// docs asked for turned an echo record into a `log` record; now a scratch as long as
+    /// the text always fits, and a smaller one is an error, not a different record.
+    #[test]
+    fn a_peer_too_long_for_scratch_is_an_error_not_a_log_record() {
+        let line = b"2023-05-01T12:00:00.123::INFO::root::Client[('ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%abcdefghijklmno', 5555, 0, 0)] Echo: hi";
+        let mut small = [0u8; 64];
+        assert_eq!(
+            parse(line, &mut small).unwrap_err().kind,
+            ParseErrorKind::ScratchTooSmall
+        );
+        let mut enough = std::vec![0u8; line.len()];
+        let r = parse(line, &mut enough).unwrap();
+        assert_eq!(r.event, Event::Echo);
+        assert_eq!(
+            r.peer,
+            Some("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%abcdefghijklmno]:5555")
+        );
+    }
+
+    #[test]
+    fn find_finds_the_first_needle() {
+        assert_eq!(find(b"a:b::c::", b"::"), Some(3));
+        assert_eq!(find(b"::", b"::"), Some(0));
+        assert_eq!(find(b"a:", b"::"), None);
+        assert_eq!(find(b"x] Echo:] Echo: y", b"] Echo: "), Some(8));
+        assert_eq!(find(b"", b"::"), None);
     }
 
     #[test]

@@ -352,10 +352,7 @@ impl<'a> Parser<'a> {
                 set(&mut f.msg, v, "msg", at)
             }
             b"msg_hex" => {
-                let v = match self.optional_string("msg_hex")? {
-                    None => None,
-                    Some(hex) => Some(self.decode_hex(hex, value_at)?),
-                };
+                let v = self.hex_string(value_at)?;
                 set(&mut f.msg_hex, v, "msg_hex", at)
             }
             b"partial" => {
@@ -489,6 +486,12 @@ impl<'a> Parser<'a> {
         let open = self.pos;
         self.pos += 1;
         let body = &self.line[self.pos..];
+        // Fastest path: printable ASCII up to the closing quote is valid as it stands.
+        let plain = plain_ascii_len(body);
+        if body.get(plain) == Some(&b'"') {
+            self.pos += plain + 1;
+            return Ok(&body[..plain]);
+        }
         // Fast path: no escape before the closing quote, so borrow from the line.
         let stop = memchr::memchr2(b'"', b'\\', body);
         let Some(stop) = stop else {
@@ -502,7 +505,7 @@ impl<'a> Parser<'a> {
             return Ok(s);
         }
         self.pos = open;
-        self.unescape()
+        self.unescape().map(|s| &*s)
     }
 
     /// Checks that a raw string run is UTF-8 and holds no control character.
@@ -523,7 +526,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Decodes a string with escapes into scratch. `self.pos` is at the opening quote.
-    fn unescape(&mut self) -> Result<Str<'a>, ParseError> {
+    fn unescape(&mut self) -> Result<&'a mut [u8], ParseError> {
         self.pos += 1;
         let scratch = core::mem::take(&mut self.scratch);
         let mut n = 0;
@@ -623,6 +626,41 @@ impl<'a> Parser<'a> {
         }
         self.pos += 4;
         Ok(v)
+    }
+
+    /// Reads `msg_hex` (a string or `null`) and decodes it. A string holding escapes is
+    /// unescaped into scratch and decoded there in place, so that scratch as long as the line
+    /// is always enough (unescaping then decoding apart could need half as much again).
+    fn hex_string(&mut self, at: usize) -> Result<Option<&'a [u8]>, ParseError> {
+        let escaped = self.peek() == Some(b'"')
+            && memchr::memchr2(b'"', b'\\', &self.line[self.pos + 1..])
+                .is_some_and(|i| self.line[self.pos + 1 + i] == b'\\');
+        if !escaped {
+            return match self.optional_string("msg_hex")? {
+                None => Ok(None),
+                Some(hex) => self.decode_hex(hex, at).map(Some),
+            };
+        }
+        let buf = self.unescape()?;
+        if buf.len() % 2 != 0 {
+            return Err(ParseError {
+                kind: ParseErrorKind::BadHex,
+                offset: at,
+            });
+        }
+        let n = buf.len() / 2;
+        for i in 0..n {
+            match (hex_value(buf[2 * i]), hex_value(buf[2 * i + 1])) {
+                (Some(h), Some(l)) => buf[i] = h << 4 | l,
+                _ => {
+                    return Err(ParseError {
+                        kind: ParseErrorKind::BadHex,
+                        offset: at,
+                    });
+                }
+            }
+        }
+        Ok(Some(&buf[..n]))
     }
 
     /// Decodes `msg_hex` (lowercase or uppercase pairs) into scratch.
@@ -754,7 +792,10 @@ impl<'a> Parser<'a> {
             }
             p.pos - s
         };
-        if digits(self) == 0 {
+        let int_start = self.pos;
+        let int_digits = digits(self);
+        // JSON allows no leading zero (`01`), in skipped values too.
+        if int_digits == 0 || (int_digits > 1 && self.line[int_start] == b'0') {
             return Err(ParseError {
                 kind: ParseErrorKind::BadNumber,
                 offset: start,
@@ -794,11 +835,141 @@ enum Literal {
     Other,
 }
 
+/// Length of the run at the start of `s` that is printable ASCII other than `"` and `\`
+/// (bytes a JSON string holds as they are, and that are UTF-8 by themselves).
+///
+/// Most log strings are such runs (keys, levels, addresses, typical messages); checking eight
+/// bytes at a time saves the separate UTF-8 and control-character passes over them.
+#[inline]
+fn plain_ascii_len(s: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(bytes) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        if let Some(at) = first_special(word) {
+            return i + at;
+        }
+        i += 8;
+    }
+    // The tail, padded with quotes (which stop the run where `s` ends).
+    let rest = &s[i..];
+    let mut word = [b'"'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    i + first_special(word).unwrap_or(rest.len())
+}
+
+/// The index of the first byte in `word` that is below 0x20, from 0x80, `"` or `\\`.
+#[inline]
+fn first_special(word: [u8; 8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    // Each test sets the high bit of matching bytes. A borrow can also mark a byte above a
+    // true match, never below one, so the lowest mark is exact (Hacker's Delight 6-1).
+    let below = |n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let marks = (below(0x20)
+        | zero(w ^ (ONES * u64::from(b'"')))
+        | zero(w ^ (ONES * u64::from(b'\\')))
+        | w)
+        & HIGH;
+    // NOTE(as): trailing_zeros of a nonzero u64 is below 64.
+    (marks != 0).then(|| (marks.trailing_zeros() / 8) as usize)
+}
+
 fn hex_value(d: u8) -> Option<u8> {
     match d {
         b'0'..=b'9' => Some(d - b'0'),
         b'a'..=b'f' => Some(d - b'a' + 10),
         b'A'..=b'F' => Some(d - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ascii_len_stops_at_the_first_special_byte() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for b in 0..=255u8 {
+                    let mut s = [b'a'; 20];
+                    let s = &mut s[..len];
+                    if at < len {
+                        s[at] = b;
+                    }
+                    let special = !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\';
+                    let expect = if at < len && special { at } else { len };
+                    assert_eq!(plain_ascii_len(s), expect, "len {len} at {at} byte {b:#x}");
+                    // A later special byte changes nothing.
+                    for later in at + 1..len {
+                        let keep = s[later];
+                        s[later] = 0;
+                        let expect = if special { at } else { later };
+                        assert_eq!(plain_ascii_len(s), expect, "{at} {b:#x} then {later}");
+                        s[later] = keep;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Found by the property tests: `msg_hex` spelled with a `\u0030` escape and many raw
+    /// digits needed more scratch than the line's length (unescaped copy plus decoded copy),
+    /// so a valid record failed with `ScratchTooSmall`.
+    #[test]
+    fn escaped_msg_hex_fits_a_scratch_as_long_as_the_line() {
+        let mut line = std::string::String::from(
+            r#"{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg_hex":"\u0030"#,
+        );
+        line.push_str(&"0".repeat(399));
+        line.push_str(r#""}"#);
+        let mut scratch = std::vec![0u8; line.len()];
+        let r = Record::parse(line.as_bytes(), &mut scratch).unwrap();
+        assert_eq!(r.msg, Some(&[0u8; 200][..]));
+    }
+
+    /// Found by fuzzing (`record_parse` cross-checks serde_json): a number with a leading
+    /// zero in an unknown key's value was accepted, so invalid JSON passed as a record.
+    #[test]
+    fn leading_zeros_are_invalid_json_in_skipped_values_too() {
+        let line = |v: &str| {
+            std::format!(
+                r#"{{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","x":{v}}}"#
+            )
+        };
+        for bad in ["00", "01", "-01", "[1,02]", "00.5"] {
+            let l = line(bad);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert_eq!(
+                Record::parse(l.as_bytes(), &mut scratch).unwrap_err().kind,
+                ParseErrorKind::BadNumber,
+                "{bad}"
+            );
+        }
+        for good in ["0", "-0", "10", "0.5", "-0e1", "1E+2"] {
+            let l = line(good);
+            let mut scratch = std::vec![0u8; l.len()];
+            assert!(Record::parse(l.as_bytes(), &mut scratch).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn escaped_msg_hex_is_still_checked() {
+        for bad in [r#""\u0030""#, r#""\u00300g""#, r#""\u0030\u00e9""#] {
+            let line = std::format!(
+                r#"{{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","msg_hex":{bad}}}"#
+            );
+            let mut scratch = std::vec![0u8; line.len()];
+            assert_eq!(
+                Record::parse(line.as_bytes(), &mut scratch)
+                    .unwrap_err()
+                    .kind,
+                ParseErrorKind::BadHex,
+                "{bad}"
+            );
+        }
     }
 }

@@ -1,0 +1,175 @@
+//! The echo machine against a trivial model, under an arbitrary sequence of received chunks,
+//! send capacities, clock advances, timeout checks and a close: output equals input, the
+//! memory bound holds, the idle deadline is right, and the log gets exactly the lines sent
+//! (PRODUCT.md "Log records" framing).
+#![no_main]
+
+use core::time::Duration;
+
+use arbitrary::Arbitrary;
+use echo_core::Buffer;
+use echo_core::echo::{Config, Machine};
+use echo_core::record::Reason;
+use echo_core::time::Instant;
+use libfuzzer_sys::fuzz_target;
+
+/// A capped heap buffer, like the host's.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl Buffer for Capped {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+    fn capacity(&self) -> usize {
+        self.cap
+    }
+    fn extend_up_to(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.cap - self.bytes.len());
+        self.bytes.extend_from_slice(&bytes[..n]);
+        n
+    }
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.bytes.len());
+        self.bytes.drain(..n);
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Receive(Vec<u8>),
+    Send(u16),
+    Advance(u16),
+    Timeout,
+    Close,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    pending_cap: u8,
+    line_cap: u8,
+    max_line: u8,
+    frame_lines: bool,
+    idle_ms: Option<u16>,
+    ops: Vec<Op>,
+}
+
+type Logged = (Vec<u8>, bool);
+
+/// The framing rules, plainly: split at `\n`, strip it and a `\r` before it, pieces of
+/// `max_line` (all but the last partial); an open tail logged at close, all partial.
+fn reference_lines(input: &[u8], max_line: usize) -> Vec<Logged> {
+    let mut out = Vec::new();
+    let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    let tail = parts.pop().unwrap_or(b"");
+    for part in parts {
+        let content = part.strip_suffix(b"\r").unwrap_or(part);
+        let pieces: Vec<&[u8]> = if content.is_empty() {
+            vec![content]
+        } else {
+            content.chunks(max_line).collect()
+        };
+        let last = pieces.len() - 1;
+        for (i, piece) in pieces.into_iter().enumerate() {
+            out.push((piece.to_vec(), i < last));
+        }
+    }
+    for piece in tail.chunks(max_line) {
+        out.push((piece.to_vec(), true));
+    }
+    out
+}
+
+fuzz_target!(|input: Input| {
+    let cap = usize::from(input.pending_cap);
+    let line_cap = usize::from(input.line_cap);
+    let config = Config {
+        max_line: usize::from(input.max_line),
+        idle_timeout: input.idle_ms.map(|ms| Duration::from_millis(ms.into())),
+        frame_lines: input.frame_lines,
+    };
+    let pending = Capped {
+        bytes: Vec::new(),
+        cap,
+    };
+    let line = Capped {
+        bytes: Vec::new(),
+        cap: line_cap,
+    };
+    let mut m = Machine::new(Instant::ZERO, &config, pending, line);
+
+    let mut taken_bytes = Vec::new();
+    let mut echoed = Vec::new();
+    let mut lines: Vec<Logged> = Vec::new();
+    let (mut now, mut last_activity) = (0u64, 0u64);
+    let mut closed = false;
+    for op in &input.ops {
+        match op {
+            Op::Receive(chunk) => {
+                let window = m.receive_window();
+                assert_eq!(window, cap - m.poll_transmit().len());
+                let taken = m.handle_input(Instant::from_millis(now), chunk, |l| {
+                    lines.push((l.bytes.to_vec(), l.partial))
+                });
+                assert_eq!(taken, chunk.len().min(window));
+                taken_bytes.extend_from_slice(&chunk[..taken]);
+                if taken > 0 {
+                    last_activity = now;
+                }
+            }
+            Op::Send(room) => {
+                let out = m.poll_transmit();
+                let n = usize::from(*room).min(out.len());
+                echoed.extend_from_slice(&out[..n]);
+                m.handle_sent(Instant::from_millis(now), usize::from(*room));
+                if n > 0 {
+                    last_activity = now;
+                }
+            }
+            Op::Advance(ms) => now += u64::from(*ms),
+            Op::Timeout => {
+                let expired = input
+                    .idle_ms
+                    .is_some_and(|idle| now >= last_activity + u64::from(idle));
+                let verdict = m.handle_timeout(Instant::from_millis(now));
+                assert_eq!(verdict, expired.then_some(Reason::Idle));
+            }
+            Op::Close => {
+                closed = true;
+                break;
+            }
+        }
+        assert!(m.poll_transmit().len() <= cap, "memory bound");
+        assert_eq!(
+            m.poll_timeout(),
+            input
+                .idle_ms
+                .map(|idle| Instant::from_millis(last_activity + u64::from(idle)))
+        );
+        // Echo so far: everything sent is the start of everything taken, and the rest waits.
+        assert_eq!([&echoed[..], m.poll_transmit()].concat(), taken_bytes);
+    }
+    if !closed {
+        // The peer reads everything before the close.
+        let out = m.poll_transmit().to_vec();
+        echoed.extend_from_slice(&out);
+        m.handle_sent(Instant::from_millis(now), out.len());
+        assert_eq!(echoed, taken_bytes, "echo is byte-exact");
+    }
+    let unsent = m.poll_transmit().len();
+    let stats = m.handle_close(|l| lines.push((l.bytes.to_vec(), l.partial)));
+    assert!(m.is_drained());
+    assert_eq!(stats.bytes_in, taken_bytes.len() as u64);
+    assert_eq!(stats.bytes_out, (taken_bytes.len() - unsent) as u64);
+    assert_eq!(stats.lines, lines.len() as u64);
+
+    if !input.frame_lines || line_cap < 3 {
+        assert!(lines.is_empty());
+    } else {
+        let max_line = usize::from(input.max_line).min(line_cap - 2).max(1);
+        assert_eq!(m.max_line(), max_line);
+        assert_eq!(lines, reference_lines(&taken_bytes, max_line));
+    }
+});
