@@ -1,5 +1,6 @@
 //! Transports: each moves bytes between sockets and [`crate::driver::Service`].
 
+pub mod smol_tap;
 pub mod std_tcp;
 pub mod stop;
 mod timer;
