@@ -637,22 +637,8 @@ fn a_real_server_log_archives_exactly() {
 
 #[test]
 fn a_progress_bar_shows_on_a_terminal_only() {
-    use std::os::fd::{FromRawFd, OwnedFd};
     let dir = tempfile::tempdir().unwrap();
-    let (mut master, mut slave) = (0, 0);
-    // Safety: openpty writes two new descriptors into the given ints, which we then own.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    // Safety: fresh descriptors from openpty, owned by nobody else.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (master, slave) = common::openpty();
     let mut child = ChildGuard(
         Command::new(BIN)
             .args(["archive", "-i", "-", "-o", "out.csv", "-a", "false"])

@@ -4,9 +4,11 @@
 //! Every wait is bounded and every child is killed by a guard, so a broken client or
 //! server fails a test instead of hanging it.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -631,21 +633,7 @@ struct Terminal {
 
 impl Terminal {
     fn start(args: &[&str]) -> Terminal {
-        let (mut master, mut slave) = (-1, -1);
-        // Safety: openpty writes two fds into the locals; null name/termios/winsize are allowed.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty");
-        // Safety: both fds were just opened by openpty and are owned by nobody else.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) = common::openpty();
         let mut command = Command::new(BIN);
         command
             .arg("client")

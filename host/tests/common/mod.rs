@@ -262,3 +262,29 @@ pub fn events<'a>(
 ) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
     log.iter().filter(move |r| r["event"] == event)
 }
+
+/// A new pseudo-terminal: (master, slave). Tests give the slave to a child as its terminal
+/// and read what it shows from the master.
+pub fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // Safety: openpty writes two new descriptors into the locals; null name, termios and
+    // winsize are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // Safety: both descriptors were just opened by openpty and are owned by nobody else.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
