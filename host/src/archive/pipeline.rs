@@ -184,7 +184,10 @@ impl Encoder {
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
         match self {
-            Encoder::Csv(e) => e.record(r),
+            Encoder::Csv(e) => {
+                e.record(r);
+                Ok(())
+            }
             Encoder::Json(e) => {
                 e.record(r);
                 Ok(())
@@ -198,7 +201,7 @@ impl Encoder {
 
     fn take(&mut self, spare: Vec<u8>) -> io::Result<Vec<u8>> {
         match self {
-            Encoder::Csv(e) => e.take(spare),
+            Encoder::Csv(e) => Ok(e.take(spare)),
             Encoder::Json(e) => Ok(e.take(spare)),
             Encoder::Messages(e) => Ok(e.take(spare)),
         }
