@@ -49,8 +49,9 @@ pub fn header() -> io::Result<Vec<u8>> {
 /// Appends rows to a buffer that the caller takes after each chunk.
 pub struct Encoder {
     out: Vec<u8>,
-    /// Writes the fields that need quotes.
+    /// Writes the fields that need quotes, into `quoted`.
     quoter: csv_core::Writer,
+    quoted: Vec<u8>,
     hex: Vec<u8>,
 }
 
@@ -59,6 +60,7 @@ impl Default for Encoder {
         Encoder {
             out: Vec::new(),
             quoter: csv_core::Writer::new(),
+            quoted: Vec::new(),
             hex: Vec::new(),
         }
     }
@@ -114,12 +116,15 @@ impl Encoder {
         if !needs_quotes(field) {
             return self.plain(field);
         }
-        // csv-core needs at most 2 + 2 * len bytes for the field, and 2 for `",`.
-        let at = self.out.len();
-        self.out.resize(at + 4 + 2 * field.len(), 0);
-        let (_, _, n) = self.quoter.field(field, &mut self.out[at..]);
-        let (_, end) = self.quoter.delimiter(&mut self.out[at + n..]);
-        self.out.truncate(at + n + end);
+        // csv-core needs at most 2 + 2 * len bytes for the field, and 2 for `",`. The
+        // buffer only grows, so it is zeroed once rather than for every field.
+        let need = 4 + 2 * field.len();
+        if self.quoted.len() < need {
+            self.quoted.resize(need, 0);
+        }
+        let (_, _, n) = self.quoter.field(field, &mut self.quoted);
+        let (_, end) = self.quoter.delimiter(&mut self.quoted[n..]);
+        self.out.extend_from_slice(&self.quoted[..n + end]);
     }
 }
 
