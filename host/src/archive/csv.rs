@@ -112,10 +112,17 @@ impl Encoder {
     }
 
     /// A field of any text, and its comma.
+    #[inline]
     fn text(&mut self, field: &[u8]) {
-        if !needs_quotes(field) {
-            return self.plain(field);
+        if needs_quotes(field) {
+            self.quoted(field);
+        } else {
+            self.plain(field);
         }
+    }
+
+    /// A field that needs quotes, and its comma.
+    fn quoted(&mut self, field: &[u8]) {
         // csv-core needs at most 2 + 2 * len bytes for the field, and 2 for `",`. The
         // buffer only grows, so it is zeroed once rather than for every field.
         let need = 4 + 2 * field.len();
@@ -130,6 +137,7 @@ impl Encoder {
 
 /// Whether `field` holds a byte that `csv::Writer` quotes: `,` `"` `\r` `\n` (with the
 /// default delimiter, quote and terminator, and no comment character).
+#[inline]
 fn needs_quotes(field: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
