@@ -526,6 +526,10 @@ impl<'a> Parser<'a> {
                 offset: at + i,
             });
         }
+        // `is_ascii` first: far cheaper than a UTF-8 check (runs between escapes pass it).
+        if s.is_ascii() {
+            return Ok(());
+        }
         if let Err(e) = core::str::from_utf8(s) {
             return Err(ParseError {
                 kind: ParseErrorKind::BadUtf8,
