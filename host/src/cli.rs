@@ -35,13 +35,52 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Reports a command-line error as one line on stderr (no usage block) and returns exit 2.
 pub fn usage_error(e: &clap::Error) -> ExitCode {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or("bad arguments");
-    let cause = first.strip_prefix("error: ").unwrap_or(first);
-    let command = std::env::args()
+    // `args_os`: an argument that is not UTF-8 is one of the errors reported here.
+    let command = std::env::args_os()
         .nth(1)
+        .and_then(|a| a.into_string().ok())
         .filter(|a| ["server", "client", "archive"].contains(&a.as_str()));
     let who = command.map_or_else(|| "echokit".to_string(), |c| format!("echokit {c}"));
+    let cause = crate::exit::one_line(&cause(&e.to_string()));
     eprintln!("{who}: error: {cause} (see --help)");
     ExitCode::from(crate::exit::USAGE)
+}
+
+/// The first paragraph of clap's message on one line: some messages name what they are
+/// about on the lines below the first (`required arguments were not provided:\n  --count`).
+fn cause(text: &str) -> String {
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = paragraph.join(" ");
+    match joined.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None if joined.is_empty() => "bad arguments".to_string(),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cause_keeps_what_the_first_line_refers_to() {
+        let text = "error: the following required arguments were not provided:\n  \
+                    --count <COUNT>\n\nUsage: echokit client --count <COUNT>\n";
+        assert_eq!(
+            cause(text),
+            "the following required arguments were not provided: --count <COUNT>"
+        );
+    }
+
+    #[test]
+    fn cause_drops_tips_and_usage() {
+        let text = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' \
+                    as a value, use '-- --bogus'\n\nUsage: echokit client\n";
+        assert_eq!(cause(text), "unexpected argument '--bogus' found");
+        assert_eq!(cause(""), "bad arguments");
+    }
 }

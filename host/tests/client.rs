@@ -5,7 +5,7 @@
 //! server fails a test instead of hanging it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -301,8 +301,14 @@ fn ctrl_c_in_ping_mode_prints_the_summary() {
             .spawn()
             .expect("spawn client"),
     );
-    let stdout = drain(child.0.stdout.take().expect("stdout"));
-    thread::sleep(Duration::from_millis(400));
+    // Ctrl-C once the first probe is answered: its handler is in place by then.
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout
+        .read_line(&mut first)
+        .expect("read the first probe line");
+    assert!(first.contains(": seq=1 time="), "{first}");
+    let stdout = drain(stdout);
     // Safety: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait_for(Duration::from_secs(10));
@@ -341,6 +347,49 @@ fn ipv6_tcp_and_udp() {
     let run = client(&["-s", "::1", "-p", &port, "--udp", "-c", "1"], b"");
     assert_exit(&run, 0);
     assert!(text(&run.stdout).starts_with(&format!("64 bytes from [::1]:{port}: seq=1 ")));
+    // Brackets as in a URL (the server's `-s` takes them too).
+    let run = client(&["-s", "[::1]", "-p", &port, "-m", "bracketed"], b"");
+    assert_exit(&run, 0);
+    assert_eq!(text(&run.stdout), "Echo: bracketed\n");
+}
+
+#[test]
+fn udp_ping_with_probes_too_small_for_their_number_counts_every_echo() {
+    // With 2 bytes, probes 1 and 10 are both `1\n`: probe 10's echo is not a late reply.
+    let server = Server::start(true);
+    let port = server.port.to_string();
+    let run = client(
+        &[
+            "-p", &port, "--udp", "-c", "12", "-i", "0", "--size", "2", "-q",
+        ],
+        b"",
+    );
+    assert_exit(&run, 0);
+    assert!(
+        text(&run.stdout).contains("12 probes sent, 12 received, 0% loss\n"),
+        "{}",
+        text(&run.stdout)
+    );
+}
+
+#[test]
+fn udp_line_too_big_for_a_datagram_exits_2_before_sending() {
+    let server = Server::start(true);
+    let port = server.port.to_string();
+    let big = "x".repeat(70_000);
+    let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
+    assert_exit(&run, 2);
+    assert_eq!(text(&run.stdout), "Echo: small\n");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
+        "{}",
+        run.stderr
+    );
+    let run = client(&["-p", &port, "--udp"], format!("{big}\n").as_bytes());
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("line 1: 70001 bytes"), "{}", run.stderr);
 }
 
 // ---- failures: exit 2 ----
@@ -371,6 +420,15 @@ fn connection_refused_exits_2_naming_host_and_port() {
 }
 
 #[test]
+fn a_host_name_with_control_characters_is_reported_on_one_clean_line() {
+    let run = client(&["-s", "bad\rhost\n\u{1b}[2J", "-m", "x"], b"");
+    assert_exit(&run, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{:?}", run.stderr);
+    assert!(!run.stderr.contains(['\r', '\u{1b}']), "{:?}", run.stderr);
+    assert!(run.stderr.contains("bad\\rhost"), "{:?}", run.stderr);
+}
+
+#[test]
 fn ipv6_host_is_named_in_brackets() {
     let port = closed_port().to_string();
     let run = client(&["-s", "::1", "-p", &port, "-m", "hello"], b"");
@@ -393,15 +451,46 @@ fn bad_arguments_exit_2() {
         &["-c", "2", "-i", "-1"],
         &["-p", "70000"],
         &["-c", "1", "-m", "x"],
+        // Deadlines past the end of the clock used to panic.
+        &["--timeout", "1e19", "-m", "x"],
+        &["-c", "2", "-i", "1e19"],
     ] {
         let run = client(args, b"");
         assert_exit(&run, 2);
-        assert!(!run.stderr.is_empty(), "{args:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("(see --help)"), "{}", run.stderr);
     }
+    // The missing argument is named, not left on clap's second line.
+    let run = client(&["-i", "1"], b"");
+    assert!(run.stderr.contains("--count"), "{}", run.stderr);
     // Too big for one datagram: refused before anything is sent.
     let run = client(&["--udp", "-p", "9", "-c", "1", "--size", "70000"], b"");
     assert_exit(&run, 2);
     assert!(run.stderr.contains("datagram"), "{}", run.stderr);
+}
+
+#[test]
+fn a_command_line_that_is_not_utf8_exits_2_without_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    for args in [
+        &[OsStr::from_bytes(b"\xff")][..],
+        &[
+            OsStr::new("client"),
+            OsStr::new("-s"),
+            OsStr::from_bytes(b"\xff"),
+        ],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run echokit");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 // ---- failures: exit 1, against fake servers ----
@@ -417,15 +506,28 @@ enum Fault {
     Stall,
 }
 
-/// A TCP server on a free port that misbehaves once; returns its port.
-fn fake_server(fault: Fault) -> u16 {
+/// A TCP server of the test's own on a free port: `serve` runs on its listener in a thread.
+/// Returns the port.
+fn own_server(serve: impl FnOnce(TcpListener) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
+    thread::spawn(move || serve(listener));
+    port
+}
+
+/// The next connection, its reads bounded so a stuck client cannot hang the thread.
+fn accept(listener: &TcpListener) -> Option<TcpStream> {
+    let (stream, _) = listener.accept().ok()?;
+    let _ = stream.set_read_timeout(Some(RUN_LIMIT));
+    Some(stream)
+}
+
+/// A TCP server on a free port that misbehaves once; returns its port.
+fn fake_server(fault: Fault) -> u16 {
+    own_server(move |listener| {
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut line = Vec::new();
         let _ = reader.read_until(b'\n', &mut line);
@@ -444,8 +546,7 @@ fn fake_server(fault: Fault) -> u16 {
                 let _ = reader.read_to_end(&mut Vec::new());
             }
         }
-    });
-    port
+    })
 }
 
 #[test]
@@ -645,23 +746,23 @@ fn interactive_ctrl_c_exits_0() {
 fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     // The first connection is closed at once (as the server does after --idle-timeout);
     // the second one echoes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
-    thread::spawn(move || {
-        let Ok((first, _)) = listener.accept() else {
+    let (closed, first_closed) = mpsc::channel();
+    let port = own_server(move |listener| {
+        drop(accept(&listener));
+        let _ = closed.send(());
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        drop(first);
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut writer = stream.try_clone().expect("clone");
         let _ = std::io::copy(&mut { stream }, &mut writer);
-    });
+    })
+    .to_string();
     let mut term = Terminal::start(&["-p", &port]);
     let at = term.expect(0, "Input: ");
-    thread::sleep(Duration::from_millis(200)); // let the close arrive
+    // On loopback the FIN is queued for the client by the time `drop` returns.
+    first_closed
+        .recv_timeout(RUN_LIMIT)
+        .expect("the fake server closed the first connection");
     term.type_keys(b"still there?\n");
     let at = term.expect(at, "reconnecting");
     term.expect(at, "Echo: still there?\r\n");
@@ -683,19 +784,27 @@ fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
         run.stderr
     );
     assert!(run.stderr.contains("refused"), "{}", run.stderr);
+
+    // Ping too: no server is a connection error, not a run of lost probes.
+    let run = client(&["-p", &port, "--udp", "-c", "3", "-i", "0"], b"");
+    assert_exit(&run, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("could not connect to 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
     // The first echo comes 1.1 s late: probe 1 (0.5 s timeout) and probe 2 (sent at 0.5 s,
     // still waiting behind probe 1's echo) time out; 3 and 4 must skip both late echoes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
+    let port = own_server(|listener| {
+        let Some(stream) = accept(&listener) else {
             return;
         };
-        let _ = stream.set_read_timeout(Some(RUN_LIMIT));
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut writer = stream;
         let mut first = Vec::new();
@@ -703,7 +812,8 @@ fn tcp_ping_counts_a_late_echo_as_lost_and_stays_aligned() {
         thread::sleep(Duration::from_millis(1100));
         let _ = writer.write_all(&first);
         let _ = std::io::copy(&mut reader, &mut writer);
-    });
+    })
+    .to_string();
     let run = client(
         &["-p", &port, "-c", "4", "-i", "0", "--timeout", "0.5"],
         b"",

@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread;
 
 use super::tcp::{Echoes, TcpLink};
-use super::{Config, Error, Failure, Link, Wait, connect};
+use super::{Config, Error, Link, Wait, connect, echo_error};
 
 /// Lines sent but not yet echoed, at most: bounds memory when the server is slower than
 /// standard input, while still keeping the pipe full.
@@ -156,21 +156,6 @@ pub(crate) fn exchange(
     link.send(line)
         .and_then(|()| link.expect(line, Wait::Silence(config.timeout)))
         .map_err(|failure| echo_error(config, what(), failure))
-}
-
-/// A refused UDP port means there is no server: a connection error (exit 2), not a bad echo.
-pub(crate) fn echo_error(config: &Config, what: String, failure: Failure) -> Error {
-    match failure {
-        Failure::Refused => Error::Connect {
-            target: config.target.clone(),
-            source: io::ErrorKind::ConnectionRefused.into(),
-        },
-        failure => Error::Echo {
-            what,
-            target: config.target.clone(),
-            failure,
-        },
-    }
 }
 
 /// Prints `Echo: TEXT` (the bytes as they came, not necessarily UTF-8).

@@ -161,6 +161,9 @@ pub enum Failure {
     /// Ctrl-C arrived while waiting (ping mode only; the probe is not counted).
     #[error("interrupted")]
     Interrupted,
+    /// Too big for one UDP datagram: never sent (a usage error, not a bad echo).
+    #[error("{len} bytes do not fit in one UDP datagram (at most {max})", max = echo_core::udp::MAX_DATAGRAM)]
+    TooBig { len: usize },
     /// The server's host or port refused (UDP: an ICMP port unreachable came back).
     #[error("connection refused")]
     Refused,
@@ -231,6 +234,24 @@ pub(crate) fn connect(config: &Config) -> Result<(Box<dyn Link + Send>, SocketAd
     } else {
         let (link, addr) = tcp::TcpLink::connect(&config.target, config.timeout)?;
         Ok((Box::new(link), addr))
+    }
+}
+
+/// The error for `what` (e.g. `line 3`) failing: a refused UDP port means there is no server
+/// (exit 2, like a refused TCP connection), a datagram too big cannot be sent (exit 2); all
+/// else is a bad echo (exit 1).
+pub(crate) fn echo_error(config: &Config, what: String, failure: Failure) -> Error {
+    match failure {
+        Failure::Refused => Error::Connect {
+            target: config.target.clone(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        },
+        Failure::TooBig { .. } => Error::Unsendable(format!("{what}: {failure}")),
+        failure => Error::Echo {
+            what,
+            target: config.target.clone(),
+            failure,
+        },
     }
 }
 

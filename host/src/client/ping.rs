@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::tcp::TcpLink;
 use super::udp::UdpLink;
-use super::{Config, Error, Failure, Link, Wait, stop_on_ctrl_c, stopped};
+use super::{Config, Error, Failure, Link, Wait, echo_error, stop_on_ctrl_c, stopped};
 
 /// Ping's own options.
 #[derive(Debug, Clone)]
@@ -57,6 +57,11 @@ pub fn run(config: &Config, options: &Options) -> Result<(), Error> {
                 Ms(rtt)
             ),
             Err(Failure::Interrupted) => break,
+            // Nothing ever came back and the port is closed: there is no server to ping
+            // (exit 2, as over TCP), not a run of lost probes.
+            Err(Failure::Refused) if stats.rtts.is_empty() => {
+                return Err(echo_error(config, format!("probe {seq}"), Failure::Refused));
+            }
             Err(failure @ (Failure::Wrong { .. } | Failure::Long { .. })) => {
                 format!("wrong echo from {peer}: seq={seq}: {failure}")
             }
@@ -102,9 +107,9 @@ impl Conn {
     fn expect(&mut self, seq: u64, payload: &[u8], wait: Wait) -> Result<(), Failure> {
         match self {
             Conn::Tcp(link) => link.expect(payload, wait),
-            Conn::Udp(link) => link.expect_skipping(payload, wait, |reply| {
-                earlier_seq(reply).is_some_and(|s| s < seq && reply == probe(s, payload.len()))
-            }),
+            Conn::Udp(link) => {
+                link.expect_skipping(payload, wait, |reply| is_late_reply(reply, seq, payload))
+            }
         }
     }
 }
@@ -138,6 +143,15 @@ pub fn probe(seq: u64, size: usize) -> Vec<u8> {
     payload.truncate(size.saturating_sub(1));
     payload.push(b'\n');
     payload
+}
+
+/// Whether `reply` is the echo of a probe before `seq` (sent with `payload`), to be skipped.
+///
+/// A reply equal to `payload` is never late: small probes cut their number short (`--size 2`
+/// makes probes 1 and 10 both `1\n`), and such an echo must count for the probe awaited.
+fn is_late_reply(reply: &[u8], seq: u64, payload: &[u8]) -> bool {
+    reply != payload
+        && earlier_seq(reply).is_some_and(|s| s < seq && reply == probe(s, payload.len()))
 }
 
 /// The sequence number a probe starts with, if it starts with one.
@@ -279,5 +293,16 @@ mod tests {
         assert_eq!(probe(7, 8), b"7 abcde\n");
         assert_eq!(earlier_seq(&probe(42, 64)), Some(42));
         assert_eq!(earlier_seq(b"\n"), None);
+    }
+
+    #[test]
+    fn only_echoes_of_earlier_probes_are_late() {
+        assert!(is_late_reply(&probe(3, 64), 5, &probe(5, 64)));
+        assert!(!is_late_reply(&probe(5, 64), 5, &probe(5, 64)));
+        assert!(!is_late_reply(&probe(6, 64), 5, &probe(5, 64)));
+        assert!(!is_late_reply(b"3 garbage\n", 5, &probe(5, 64)));
+        // Probes 1 and 10 of 2 bytes are both `1\n`: the echo of probe 10 is on time.
+        assert_eq!(probe(10, 2), probe(1, 2));
+        assert!(!is_late_reply(&probe(10, 2), 10, &probe(10, 2)));
     }
 }

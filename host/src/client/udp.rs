@@ -43,9 +43,7 @@ impl UdpLink {
     /// Checks that `size` bytes fit in one datagram.
     pub fn check_size(size: usize) -> Result<(), Error> {
         if size > MAX_DATAGRAM {
-            return Err(Error::Unsendable(format!(
-                "{size} bytes do not fit in one UDP datagram (at most {MAX_DATAGRAM})"
-            )));
+            return Err(Error::Unsendable(Failure::TooBig { len: size }.to_string()));
         }
         Ok(())
     }
@@ -106,6 +104,9 @@ impl UdpLink {
 
 impl Link for UdpLink {
     fn send(&mut self, line: &[u8]) -> Result<(), Failure> {
+        if line.len() > MAX_DATAGRAM {
+            return Err(Failure::TooBig { len: line.len() });
+        }
         match self.socket.send(line) {
             Ok(_) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => Err(Failure::Refused),

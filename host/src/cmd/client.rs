@@ -97,7 +97,7 @@ fn config(args: Args) -> Config {
     };
     Config {
         target: Target {
-            host: args.host,
+            host: unbracketed(args.host),
             port: args.port,
         },
         udp: args.udp,
@@ -106,12 +106,23 @@ fn config(args: Args) -> Config {
     }
 }
 
-/// A duration in seconds, fractions allowed: `0.2`, `5`.
+/// Longest interval or timeout: deadlines are `Instant::now() + duration`, which panics
+/// when it overflows the clock (`--timeout 1e19`); a year is more than anyone waits.
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// A duration in seconds, fractions allowed: `0.2`, `5`; at most [`MAX_SECONDS`].
 fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))
+    let duration =
+        Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))?;
+    if duration > Duration::from_secs(MAX_SECONDS) {
+        return Err(format!(
+            "`{text}` is more than a year ({MAX_SECONDS} seconds)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Like [`seconds`], but more than zero (a zero timeout could never see an echo).
@@ -121,4 +132,12 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
         return Err("the timeout must be more than 0 seconds".into());
     }
     Ok(duration)
+}
+
+/// `[::1]` as written in URLs (and accepted by the server's `-s`) is the address `::1`.
+fn unbracketed(host: String) -> String {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => inner.to_string(),
+        None => host,
+    }
 }

@@ -2,25 +2,29 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use echo_core::echo;
 use echo_core::record::Level;
 
-use crate::driver::Settings;
+use crate::driver::{Service, Settings};
 use crate::exit;
+use crate::net::smol_tap::{self, TapOptions};
 use crate::net::std_tcp::Server;
+use crate::server::clock::Clock;
 use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
 use crate::server::limits;
-use crate::server::log::Mode;
+use crate::server::log::{LogSink, Mode};
 
 /// `--max-conns` default over the OS stack.
 const MAX_CONNS_STD: usize = 10_000;
 
 /// Arguments of `echokit server`. The seed's spellings (`--log_mode`, `LOG_FILE`,
 /// `WARNING`...) are accepted as aliases.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Address to bind: IPv4, IPv6 or a name (the first address that binds is used).
     #[arg(short = 's', long = "host", default_value = "127.0.0.1")]
@@ -75,8 +79,7 @@ pub struct Args {
 /// Runs `echokit server`: exit 0 after a clean shutdown, 2 for a user error.
 pub fn run(args: Args) -> ExitCode {
     if let Some(iface) = &args.tap {
-        let e = anyhow!("--tap {iface} requires the TAP runner, which this build does not have");
-        return exit::report("server", &e, exit::USAGE);
+        return run_tap(&args, iface);
     }
     let config = match config(&args) {
         Ok(c) => c,
@@ -135,4 +138,67 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
             udp_rate: args.udp_rate,
         },
     })
+}
+
+/// `--max-conns` default with `--tap` (one smoltcp socket each: PRODUCT.md).
+const MAX_CONNS_TAP: usize = 16;
+/// `--ip` default with `--tap`.
+const TAP_CIDR: &str = "192.168.69.1/24";
+
+/// `echokit server --tap`: the same service over smoltcp on a TAP interface.
+fn run_tap(args: &Args, iface: &str) -> ExitCode {
+    let (opts, config) = match tap_config(args, iface) {
+        Ok(c) => c,
+        Err(e) => return exit::report("server", &e, exit::USAGE),
+    };
+    let log = &config.log;
+    let sink = match LogSink::open(log.mode, &log.file, log.level) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = anyhow!(e).context(format!("cannot open log file {}", log.file.display()));
+            return exit::report("server", &e, exit::USAGE);
+        }
+    };
+    let service = Service::new(config.service, sink, Clock::start());
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM");
+            return exit::report("server", &e, exit::FAILED);
+        }
+    }
+    match smol_tap::run(opts, service, &stop) {
+        Ok(()) => ExitCode::from(exit::OK),
+        // The TAP broke while serving; anything before that is the user's to fix.
+        Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),
+        Err(e) => exit::report("server", &e, exit::USAGE),
+    }
+}
+
+/// Checks the flags for `--tap` (`--ip`, `--gateway` and the shared ones).
+fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> {
+    let cidr = smol_tap::parse_cidr(args.ip.as_deref().unwrap_or(TAP_CIDR))?;
+    let gateway = match &args.gateway {
+        Some(text) => Some(
+            text.parse::<std::net::IpAddr>()
+                .map_err(|_| anyhow!("bad --gateway {text:?}: not an IP address"))?
+                .into(),
+        ),
+        None => None,
+    };
+    let mut config = config(&Args {
+        host: "127.0.0.1".into(),
+        ..args.clone()
+    })?;
+    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_TAP);
+    config.service.max_conns = max_conns;
+    let opts = TapOptions {
+        iface: iface.to_owned(),
+        cidr,
+        gateway,
+        port: args.port,
+        udp: args.udp,
+        max_conns,
+    };
+    Ok((opts, config))
 }
