@@ -174,67 +174,57 @@ impl Timestamp {
             23 => Zone::Unspecified,
             _ => return Err(TimestampError::Syntax),
         };
-        let t = &text[..23];
-        let seps = [
-            (4, b'-'),
-            (7, b'-'),
-            (10, b'T'),
-            (13, b':'),
-            (16, b':'),
-            (19, b'.'),
-        ];
-        if seps.iter().any(|&(i, c)| t[i] != c) {
+        let mut t = [0u8; 23];
+        t.copy_from_slice(&text[..23]);
+        // Fixed positions, so the checks unroll into straight-line code (the archiver
+        // reads one or two timestamps per record).
+        let seps = t[4] == b'-'
+            && t[7] == b'-'
+            && t[10] == b'T'
+            && t[13] == b':'
+            && t[16] == b':'
+            && t[19] == b'.';
+        let d = |i: usize| t[i].wrapping_sub(b'0');
+        let mut not_digit = false;
+        for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22] {
+            not_digit |= d(i) > 9;
+        }
+        if !seps || not_digit {
             return Err(TimestampError::Syntax);
         }
-        let num = |from: usize, to: usize| -> Result<u16, TimestampError> {
-            t[from..to].iter().try_fold(0u16, |acc, &b| {
-                if b.is_ascii_digit() {
-                    Ok(acc * 10 + u16::from(b - b'0'))
-                } else {
-                    Err(TimestampError::Syntax)
-                }
-            })
-        };
-        let small = |v: u16| u8::try_from(v).map_err(|_| TimestampError::Range);
+        let two = |i: usize| d(i) * 10 + d(i + 1);
         Timestamp::new(
-            num(0, 4)?,
-            small(num(5, 7)?)?,
-            small(num(8, 10)?)?,
-            small(num(11, 13)?)?,
-            small(num(14, 16)?)?,
-            small(num(17, 19)?)?,
-            num(20, 23)?,
+            u16::from(two(0)) * 100 + u16::from(two(2)),
+            two(5),
+            two(8),
+            two(11),
+            two(14),
+            two(17),
+            u16::from(d(20)) * 100 + u16::from(two(21)),
             zone,
         )
     }
 
     /// Writes the timestamp into `out` and returns it as text (23 or 24 bytes).
     pub fn format<'b>(&self, out: &'b mut [u8; Self::MAX_LEN]) -> &'b str {
-        let put = |out: &mut [u8; Self::MAX_LEN], at: usize, width: usize, mut v: u16| {
-            for i in (at..at + width).rev() {
-                // NOTE(as): a single decimal digit.
-                out[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        };
-        put(out, 0, 4, self.year);
-        out[4] = b'-';
-        put(out, 5, 2, self.month.into());
-        out[7] = b'-';
-        put(out, 8, 2, self.day.into());
-        out[10] = b'T';
-        put(out, 11, 2, self.hour.into());
-        out[13] = b':';
-        put(out, 14, 2, self.minute.into());
-        out[16] = b':';
-        put(out, 17, 2, self.second.into());
-        out[19] = b'.';
-        put(out, 20, 3, self.millis);
+        // NOTE(as): every value is below 100 (year < 10_000 and millis < 1000, checked
+        // when the timestamp was made), so `v / 10` and `v % 10` are single digits.
+        let two = |v: u16| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+        let [y0, y1] = two(self.year / 100 % 100);
+        let [y2, y3] = two(self.year % 100);
+        let [mo0, mo1] = two(self.month.into());
+        let [d0, d1] = two(self.day.into());
+        let [h0, h1] = two(self.hour.into());
+        let [mi0, mi1] = two(self.minute.into());
+        let [s0, s1] = two(self.second.into());
+        let [ms1, ms2] = two(self.millis % 100);
+        let ms0 = b'0' + (self.millis / 100 % 10) as u8;
+        *out = [
+            y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0,
+            s1, b'.', ms0, ms1, ms2, b'Z',
+        ];
         let len = match self.zone {
-            Zone::Utc => {
-                out[23] = b'Z';
-                24
-            }
+            Zone::Utc => 24,
             Zone::Unspecified => 23,
         };
         // NOTE(unwrap-free): only ASCII digits and separators were written.
@@ -342,6 +332,86 @@ mod tests {
                 "{:?}",
                 core::str::from_utf8(bad)
             );
+        }
+    }
+
+    /// The straightforward reader `parse` replaced (kept to check the fast one against).
+    fn parse_reference(text: &[u8]) -> Result<Timestamp, TimestampError> {
+        let zone = match text.len() {
+            24 if text[23] == b'Z' => Zone::Utc,
+            23 => Zone::Unspecified,
+            _ => return Err(TimestampError::Syntax),
+        };
+        let t = &text[..23];
+        for (i, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ] {
+            if t[i] != c {
+                return Err(TimestampError::Syntax);
+            }
+        }
+        let num = |from: usize, to: usize| -> Result<u16, TimestampError> {
+            t[from..to].iter().try_fold(0u16, |acc, &b| {
+                if b.is_ascii_digit() {
+                    Ok(acc * 10 + u16::from(b - b'0'))
+                } else {
+                    Err(TimestampError::Syntax)
+                }
+            })
+        };
+        let small = |v: u16| u8::try_from(v).map_err(|_| TimestampError::Range);
+        Timestamp::new(
+            num(0, 4)?,
+            small(num(5, 7)?)?,
+            small(num(8, 10)?)?,
+            small(num(11, 13)?)?,
+            small(num(14, 16)?)?,
+            small(num(17, 19)?)?,
+            num(20, 23)?,
+            zone,
+        )
+    }
+
+    /// Every single-byte change of valid timestamps (both zones, edge values) reads the
+    /// same as with the reference reader, and every valid one formats back to its text.
+    #[test]
+    fn parse_matches_the_reference_on_every_one_byte_change() {
+        let mut out = [0u8; 24];
+        for base in [
+            &b"2024-02-29T23:59:59.999Z"[..],
+            b"2023-05-01T12:00:00.123",
+            b"0000-01-01T00:00:00.000Z",
+            b"9999-12-31T23:59:59.999",
+        ] {
+            for at in 0..base.len() {
+                for b in 0..=255u8 {
+                    let mut text = [0u8; 24];
+                    let text = &mut text[..base.len()];
+                    text.copy_from_slice(base);
+                    text[at] = b;
+                    let got = Timestamp::parse(text);
+                    assert_eq!(got, parse_reference(text), "{text:?}");
+                    if let Ok(t) = got {
+                        assert_eq!(t.format(&mut out).as_bytes(), &text[..]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn format_round_trips_across_the_range() {
+        let mut out = [0u8; 24];
+        let mut millis = 0u64;
+        while millis < 253_402_300_799_999 {
+            let t = Timestamp::from_unix_millis(millis);
+            assert_eq!(Timestamp::parse(t.format(&mut out).as_bytes()), Ok(t));
+            millis = millis * 3 / 2 + 7_777_777;
         }
     }
 

@@ -73,8 +73,11 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     })?;
     let message = &after_level[logger_end + 2..];
     let msg_at = msg_at + logger_end + 2;
-    if let Err(e) = core::str::from_utf8(message) {
-        return err(ParseErrorKind::BadUtf8, msg_at + e.valid_up_to());
+    // `is_ascii` first: far cheaper than a UTF-8 check, and most messages pass it.
+    if !message.is_ascii() {
+        if let Err(e) = core::str::from_utf8(message) {
+            return err(ParseErrorKind::BadUtf8, msg_at + e.valid_up_to());
+        }
     }
 
     if let Some(r) = client_echo(ts, level, message, scratch) {
@@ -144,11 +147,8 @@ fn python_address(tuple: &[u8]) -> Option<(&[u8], &[u8])> {
     if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    if host.is_empty()
-        || !host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b".:-%_".contains(&b))
-    {
+    let host_byte = |b: &u8| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'.' | b':' | b'-' | b'%' | b'_');
+    if host.is_empty() || !host.iter().all(host_byte) {
         return None;
     }
     Some((host, port))

@@ -225,17 +225,22 @@ impl<'a> Parser<'a> {
             loop {
                 self.skip_ws();
                 let key_at = self.pos;
-                if self.peek() != Some(b'"') {
-                    return self.err(if self.peek().is_none() {
-                        ParseErrorKind::Truncated
-                    } else {
-                        ParseErrorKind::Syntax
-                    });
+                // The usual first field, in one step; any other field (or form) below.
+                let fast_ts =
+                    f.ts.is_none() && self.utc_ts_field().map(|t| f.ts = Some(t)).is_some();
+                if !fast_ts {
+                    if self.peek() != Some(b'"') {
+                        return self.err(if self.peek().is_none() {
+                            ParseErrorKind::Truncated
+                        } else {
+                            ParseErrorKind::Syntax
+                        });
+                    }
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    self.skip_ws();
+                    self.field(&mut f, key, key_at)?;
                 }
-                let key = self.string()?;
-                self.expect(b':')?;
-                self.skip_ws();
-                self.field(&mut f, key, key_at)?;
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => self.pos += 1,
@@ -253,6 +258,20 @@ impl<'a> Parser<'a> {
             return self.err(ParseErrorKind::TrailingCharacters);
         }
         self.finish(f)
+    }
+
+    /// `"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ"` exactly as echokit writes it, read in one step
+    /// (moving past it), or `None` with nothing consumed. The general path reads these bytes
+    /// the same way: a plain key, then a plain string that [`Timestamp::parse`] accepts.
+    #[inline(always)]
+    fn utc_ts_field(&mut self) -> Option<Timestamp> {
+        let field = self.line.get(self.pos..self.pos + 31)?;
+        if !field.starts_with(b"\"ts\":\"") || field[30] != b'"' {
+            return None;
+        }
+        let ts = Timestamp::parse(&field[6..30]).ok()?;
+        self.pos += 31;
+        Some(ts)
     }
 
     fn finish(&self, f: Fields<'a>) -> Result<Record<'a>, ParseError> {
@@ -482,16 +501,26 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a JSON string starting at `"`; returns its decoded bytes (valid UTF-8).
+    ///
+    /// Inlined for its fastest path (keys and most values are short printable ASCII).
+    #[inline(always)]
     fn string(&mut self) -> Result<Str<'a>, ParseError> {
-        let open = self.pos;
-        self.pos += 1;
-        let body = &self.line[self.pos..];
+        let body = &self.line[self.pos + 1..];
         // Fastest path: printable ASCII up to the closing quote is valid as it stands.
         let plain = plain_ascii_len(body);
         if body.get(plain) == Some(&b'"') {
-            self.pos += plain + 1;
+            self.pos += plain + 2;
             return Ok(&body[..plain]);
         }
+        self.string_slow()
+    }
+
+    /// [`Self::string`] for strings holding escapes, non-ASCII text or errors.
+    #[inline(never)]
+    fn string_slow(&mut self) -> Result<Str<'a>, ParseError> {
+        let open = self.pos;
+        self.pos += 1;
+        let body = &self.line[self.pos..];
         // Fast path: no escape before the closing quote, so borrow from the line.
         let stop = memchr::memchr2(b'"', b'\\', body);
         let Some(stop) = stop else {
@@ -515,6 +544,10 @@ impl<'a> Parser<'a> {
                 kind: ParseErrorKind::ControlCharacter,
                 offset: at + i,
             });
+        }
+        // `is_ascii` first: far cheaper than a UTF-8 check (runs between escapes pass it).
+        if s.is_ascii() {
+            return Ok(());
         }
         if let Err(e) = core::str::from_utf8(s) {
             return Err(ParseError {
@@ -913,6 +946,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The one-step read of a leading `"ts":"…Z"` agrees with the general path: on a
+    /// duplicate, a bad or zone-less stamp, and white space around it.
+    #[test]
+    fn leading_ts_reads_as_any_other_field() {
+        let parse = |line: &str| {
+            let mut scratch = std::vec![0u8; line.len()];
+            Record::parse(line.as_bytes(), &mut scratch).map(|r| r.ts)
+        };
+        let rest = r#","level":"INFO","event":"echo"}"#;
+        let utc = Timestamp::parse(b"2026-11-23T10:15:02.123Z").unwrap();
+        for (line, want) in [
+            (
+                std::format!(r#"{{"ts":"2026-11-23T10:15:02.123Z"{rest}"#),
+                Ok(utc),
+            ),
+            (
+                std::format!(r#"{{ "ts" : "2026-11-23T10:15:02.123Z" {rest}"#),
+                Ok(utc),
+            ),
+            (
+                std::format!(r#"{{"ts":"2023-05-01T12:00:00.123"{rest}"#),
+                Timestamp::parse(b"2023-05-01T12:00:00.123").map_err(|_| unreachable!()),
+            ),
+            (
+                std::format!(
+                    r#"{{"ts":"2026-11-23T10:15:02.123Z","ts":"2026-11-23T10:15:02.123Z"{rest}"#
+                ),
+                Err(ParseError {
+                    kind: ParseErrorKind::DuplicateKey("ts"),
+                    offset: 33,
+                }),
+            ),
+            (
+                std::format!(r#"{{"ts":"2026-13-23T10:15:02.123Z"{rest}"#),
+                Err(ParseError {
+                    kind: ParseErrorKind::BadTimestamp,
+                    offset: 6,
+                }),
+            ),
+        ] {
+            assert_eq!(parse(&line), want, "{line}");
         }
     }
 

@@ -65,7 +65,9 @@ pub enum Stop<E> {
 }
 
 struct Job {
+    /// The chunk is `data[..len]`.
     data: Vec<u8>,
+    len: usize,
     last: bool,
     spare: Vec<u8>,
 }
@@ -126,8 +128,8 @@ pub fn run<R: Read, E>(
             if let Some(signal) = interrupt::received() {
                 return Err(Stop::Interrupted(signal));
             }
-            let (data, last) = match chunk.map_err(Stop::Read)? {
-                Next::Chunk { data, last } => (data, last),
+            let (data, len, last) = match chunk.map_err(Stop::Read)? {
+                Next::Chunk { data, len, last } => (data, len, last),
                 Next::End => break,
                 Next::TooLong => {
                     while !in_flight.is_empty() {
@@ -138,6 +140,7 @@ pub fn run<R: Read, E>(
             };
             let job = Job {
                 data,
+                len,
                 last,
                 spare: free_out.pop().unwrap_or_default(),
             };
@@ -184,7 +187,10 @@ impl Encoder {
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
         match self {
-            Encoder::Csv(e) => e.record(r),
+            Encoder::Csv(e) => {
+                e.record(r);
+                Ok(())
+            }
             Encoder::Json(e) => {
                 e.record(r);
                 Ok(())
@@ -198,7 +204,7 @@ impl Encoder {
 
     fn take(&mut self, spare: Vec<u8>) -> io::Result<Vec<u8>> {
         match self {
-            Encoder::Csv(e) => e.take(spare),
+            Encoder::Csv(e) => Ok(e.take(spare)),
             Encoder::Json(e) => Ok(e.take(spare)),
             Encoder::Messages(e) => Ok(e.take(spare)),
         }
@@ -229,14 +235,15 @@ fn chunk(
     skip_invalid: bool,
     job: Job,
 ) -> io::Result<Done> {
+    let data = &job.data[..job.len];
     // Every line and logical record of the chunk fits the scratch buffer.
-    if scratch.len() < job.data.len() {
-        scratch.resize(job.data.len(), 0);
-    } else if scratch.len() > 4 * super::reader::CHUNK && job.data.len() <= super::reader::CHUNK {
-        *scratch = vec![0; job.data.len()];
+    if scratch.len() < data.len() {
+        scratch.resize(data.len(), 0);
+    } else if scratch.len() > 4 * super::reader::CHUNK && data.len() <= super::reader::CHUNK {
+        *scratch = vec![0; data.len()];
     }
     let mut done = Done::default();
-    let mut split = Splitter::new(&job.data);
+    let mut split = Splitter::new(data);
     while let Some(logical) = split.next_record(scratch) {
         let parsed = match logical.kind {
             Kind::Json => Record::parse(logical.text, scratch),

@@ -33,8 +33,13 @@ pub struct ChunkReader<R> {
 /// What [`ChunkReader::next_chunk`] found.
 #[derive(Debug)]
 pub enum Next {
-    /// A chunk (`last`: the end of the input, whose final line may lack its `\n`).
-    Chunk { data: Vec<u8>, last: bool },
+    /// A chunk, `data[..len]` (`last`: the end of the input, whose final line may lack its
+    /// `\n`). The bytes after `len` are left over from earlier use.
+    Chunk {
+        data: Vec<u8>,
+        len: usize,
+        last: bool,
+    },
     /// The input is finished.
     End,
     /// A single logical record is longer than [`MAX_RECORD`].
@@ -65,28 +70,35 @@ impl<R: Read> ChunkReader<R> {
         mut buf: Vec<u8>,
         interrupted: &dyn Fn() -> bool,
     ) -> io::Result<Next> {
-        buf.clear();
-        buf.extend_from_slice(&self.carry);
+        // `buf` keeps its length (bytes already initialized) from one use to the next, so
+        // reads land in it without zeroing it again; the chunk is `buf[..len]`.
+        let carried = self.carry.len();
+        if buf.len() < carried {
+            buf.resize(carried, 0);
+        }
+        buf[..carried].copy_from_slice(&self.carry);
         self.carry.clear();
-        let mut want = CHUNK.max(buf.len() * 2);
+        let mut filled = carried;
+        let mut want = CHUNK.max(carried * 2);
         loop {
-            self.fill(&mut buf, want, interrupted)?;
+            self.fill(&mut buf, &mut filled, want, interrupted)?;
             if self.eof {
-                if buf.is_empty() {
+                if filled == 0 {
                     return Ok(Next::End);
                 }
-                self.consumed += buf.len() as u64;
+                self.consumed += filled as u64;
                 return Ok(Next::Chunk {
                     data: buf,
+                    len: filled,
                     last: true,
                 });
             }
-            if let Some(cut) = self.find_cut(&buf) {
-                self.carry.extend_from_slice(&buf[cut..]);
-                buf.truncate(cut);
+            if let Some(cut) = self.find_cut(&buf[..filled]) {
+                self.carry.extend_from_slice(&buf[cut..filled]);
                 self.consumed += cut as u64;
                 return Ok(Next::Chunk {
                     data: buf,
+                    len: cut,
                     last: false,
                 });
             }
@@ -98,29 +110,28 @@ impl<R: Read> ChunkReader<R> {
         }
     }
 
-    /// Reads until `buf` holds `want` bytes or the input ends.
+    /// Reads until `buf[..filled]` holds `want` bytes or the input ends.
     fn fill(
         &mut self,
         buf: &mut Vec<u8>,
+        filled: &mut usize,
         want: usize,
         interrupted: &dyn Fn() -> bool,
     ) -> io::Result<()> {
-        let mut filled = buf.len();
-        // Zero the free space once; reads then land in it directly.
-        buf.resize(want.max(filled), 0);
-        let result = loop {
-            if filled >= want || self.eof {
-                break Ok(());
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        loop {
+            if *filled >= want || self.eof {
+                return Ok(());
             }
-            match self.input.read(&mut buf[filled..]) {
+            match self.input.read(&mut buf[*filled..want]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => filled += n,
+                Ok(n) => *filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted && !interrupted() => {}
-                Err(e) => break Err(e),
+                Err(e) => return Err(e),
             }
-        };
-        buf.truncate(filled);
-        result
+        }
     }
 
     /// Where to end a chunk of `buf`: before the last complete line that starts a record,
@@ -160,13 +171,17 @@ mod tests {
 
     const LEGACY: &str = "2023-05-01T12:00:00.123::INFO::root::Client[('127.0.0.1', 5555)] Echo: ";
 
+    /// The chunks of `text`, each read into the previous chunk's buffer (as the pipeline
+    /// recycles them), whose old bytes must not show through.
     fn chunks(text: &[u8]) -> Vec<Vec<u8>> {
         let mut r = ChunkReader::new(text);
         let mut out = Vec::new();
+        let mut buf = vec![b'#'; 3 * CHUNK];
         loop {
-            match r.next_chunk(Vec::new(), &|| false).unwrap() {
-                Next::Chunk { data, last } => {
-                    out.push(data);
+            match r.next_chunk(buf, &|| false).unwrap() {
+                Next::Chunk { data, len, last } => {
+                    out.push(data[..len].to_vec());
+                    buf = data;
                     if last {
                         break;
                     }

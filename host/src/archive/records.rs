@@ -52,9 +52,9 @@ pub struct Splitter<'a> {
     pos: usize,
     /// Index of the line starting at `pos`.
     line: u64,
-    /// A position where a line was already found to start a record (by the look-ahead
-    /// that ends a legacy record), so it is not checked twice.
-    known_start: Option<usize>,
+    /// A line (start, end) already found to start a record (by the look-ahead that ends a
+    /// legacy record), so it is not searched for and checked twice.
+    known_start: Option<(usize, usize)>,
 }
 
 impl<'a> Splitter<'a> {
@@ -85,25 +85,27 @@ impl<'a> Splitter<'a> {
             if start >= self.chunk.len() {
                 return None;
             }
-            let end = self.line_end(start);
+            let known = self.known_start.take().filter(|&(at, _)| at == start);
+            let end = known.map_or_else(|| self.line_end(start), |(_, end)| end);
             let line = &self.chunk[start..end];
             let first = self.line;
             self.pos = end;
             self.line += 1;
-            let kind =
-                if line.first().is_some_and(u8::is_ascii_digit) && legacy::is_record_start(line) {
-                    Kind::Legacy
-                } else if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                } else {
-                    Kind::Json
-                };
+            let kind = if line.first().is_some_and(u8::is_ascii_digit)
+                && (known.is_some() || legacy::is_record_start(line))
+            {
+                Kind::Legacy
+            } else if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            } else {
+                Kind::Json
+            };
             if kind == Kind::Legacy {
                 // Take the continuation lines.
                 while self.pos < self.chunk.len() {
                     let next_end = self.line_end(self.pos);
                     if is_start(&self.chunk[self.pos..next_end], scratch) {
-                        self.known_start = Some(self.pos);
+                        self.known_start = Some((self.pos, next_end));
                         break;
                     }
                     self.pos = next_end;
