@@ -78,8 +78,6 @@ pub enum Error {
         line: u64,
         reason: String,
     },
-    #[error("interrupted by signal {0}; nothing written")]
-    Interrupted(i32),
     /// The reader of stdout went away (`| head`): stop quietly, as other filters do.
     #[error("broken pipe")]
     BrokenPipe,
@@ -91,7 +89,6 @@ impl Error {
         let code = match &self {
             Error::BrokenPipe => return ExitCode::from(exit::OK),
             Error::Malformed { .. } => exit::FAILED,
-            Error::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(exit::FAILED),
             _ => exit::USAGE,
         };
         exit::report("archive", &anyhow::Error::new(self), code)
@@ -181,7 +178,6 @@ pub fn run(options: &Options) -> Result<(), Error> {
                 ),
             });
         }
-        Err(Stop::Interrupted(signal)) => return Err(Error::Interrupted(signal)),
     }
     totals.warn(&file_name);
 

@@ -75,6 +75,7 @@ impl Staged {
             let temp = dir.join(format!(".{name}.{pid}.{attempt}.tmp"));
             match OpenOptions::new().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
+                    super::interrupt::guard(&temp);
                     return Ok(Staged {
                         temp,
                         file: Some(file),
@@ -124,6 +125,7 @@ impl Staged {
             }
         }
         // Committed: nothing left to delete.
+        super::interrupt::release();
         self.temp = PathBuf::new();
         Ok(())
     }
@@ -134,6 +136,7 @@ impl Drop for Staged {
         self.file = None;
         if !self.temp.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.temp);
+            super::interrupt::release();
         }
     }
 }

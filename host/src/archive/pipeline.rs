@@ -17,7 +17,7 @@ use echo_core::time::Timestamp;
 use super::Format;
 use super::reader::{ChunkReader, Next};
 use super::records::{Kind, Logical, Splitter};
-use super::{csv, interrupt, json};
+use super::{csv, json};
 
 /// Chunks queued per worker (one being parsed, one waiting).
 const DEPTH: usize = 2;
@@ -58,8 +58,6 @@ pub enum Stop<E> {
     /// A single record is longer than the reader accepts; it starts at this input line
     /// (1-based).
     TooLong(u64),
-    /// A signal arrived.
-    Interrupted(i32),
     /// The caller's handler failed.
     Handler(E),
 }
@@ -115,19 +113,12 @@ pub fn run<R: Read, E>(
             Ok(())
         };
         let mut next = 0usize;
-        let interrupted = || interrupt::received().is_some();
         loop {
-            if let Some(signal) = interrupt::received() {
-                return Err(Stop::Interrupted(signal));
-            }
             if in_flight.len() == workers * DEPTH {
                 finish_one(&mut in_flight, &mut free_in, &mut free_out)?;
             }
             let buf = free_in.pop().unwrap_or_default();
-            let chunk = reader.next_chunk(buf, &interrupted);
-            if let Some(signal) = interrupt::received() {
-                return Err(Stop::Interrupted(signal));
-            }
+            let chunk = reader.next_chunk(buf);
             let (data, len, last) = match chunk.map_err(Stop::Read)? {
                 Next::Chunk { data, len, last } => (data, len, last),
                 Next::End => break,
@@ -217,7 +208,6 @@ fn work(
     jobs: &Receiver<Job>,
     done: &SyncSender<io::Result<Done>>,
 ) {
-    interrupt::block_in_this_thread();
     let mut encoder = Encoder::new(format);
     let mut scratch = Vec::new();
     while let Ok(job) = jobs.recv() {

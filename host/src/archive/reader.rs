@@ -64,12 +64,8 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// Fills `buf` (its old contents are dropped, its allocation reused) with the next
-    /// chunk. `interrupted` is polled when a read is interrupted by a signal.
-    pub fn next_chunk(
-        &mut self,
-        mut buf: Vec<u8>,
-        interrupted: &dyn Fn() -> bool,
-    ) -> io::Result<Next> {
+    /// chunk.
+    pub fn next_chunk(&mut self, mut buf: Vec<u8>) -> io::Result<Next> {
         // `buf` keeps its length (bytes already initialized) from one use to the next, so
         // reads land in it without zeroing it again; the chunk is `buf[..len]`.
         let carried = self.carry.len();
@@ -81,7 +77,7 @@ impl<R: Read> ChunkReader<R> {
         let mut filled = carried;
         let mut want = CHUNK.max(carried * 2);
         loop {
-            self.fill(&mut buf, &mut filled, want, interrupted)?;
+            self.fill(&mut buf, &mut filled, want)?;
             if self.eof {
                 if filled == 0 {
                     return Ok(Next::End);
@@ -111,13 +107,7 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// Reads until `buf[..filled]` holds `want` bytes or the input ends.
-    fn fill(
-        &mut self,
-        buf: &mut Vec<u8>,
-        filled: &mut usize,
-        want: usize,
-        interrupted: &dyn Fn() -> bool,
-    ) -> io::Result<()> {
+    fn fill(&mut self, buf: &mut Vec<u8>, filled: &mut usize, want: usize) -> io::Result<()> {
         if buf.len() < want {
             buf.resize(want, 0);
         }
@@ -128,7 +118,7 @@ impl<R: Read> ChunkReader<R> {
             match self.input.read(&mut buf[*filled..want]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => *filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted && !interrupted() => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
@@ -178,7 +168,7 @@ mod tests {
         let mut out = Vec::new();
         let mut buf = vec![b'#'; 3 * CHUNK];
         loop {
-            match r.next_chunk(buf, &|| false).unwrap() {
+            match r.next_chunk(buf).unwrap() {
                 Next::Chunk { data, len, last } => {
                     out.push(data[..len].to_vec());
                     buf = data;
@@ -219,9 +209,6 @@ mod tests {
     fn a_record_longer_than_the_limit_is_refused() {
         let text = vec![b'x'; MAX_RECORD + 10];
         let mut r = ChunkReader::new(&text[..]);
-        assert!(matches!(
-            r.next_chunk(Vec::new(), &|| false).unwrap(),
-            Next::TooLong
-        ));
+        assert!(matches!(r.next_chunk(Vec::new()).unwrap(), Next::TooLong));
     }
 }
