@@ -15,6 +15,7 @@ use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 use super::offload::{Coalescer, VNET_HDR};
+use super::zero_window::ZeroWindows;
 
 /// Where the TUN/TAP driver is opened.
 const TUN_PATH: &str = "/dev/net/tun";
@@ -22,7 +23,6 @@ const TUN_PATH: &str = "/dev/net/tun";
 const ETHERNET_HEADER: usize = 14;
 /// Largest frame the kernel may hand over with segmentation offload on.
 const MAX_RX_FRAME: usize = VNET_HDR + ETHERNET_HEADER + 65_535;
-
 
 /// Why a TAP could not be opened: each names the cause and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,8 @@ pub struct TapDevice {
     tx: Vec<u8>,
     /// Frames on their way out, glued into larger ones where possible.
     out: Coalescer,
+    /// Flows where smoltcp advertised a zero window (kept from stalling there).
+    zero: ZeroWindows,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
     error: Option<io::Error>,
 }
@@ -130,6 +132,7 @@ impl TapDevice {
             rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
             tx: vec![0; mtu],
             out: Coalescer::default(),
+            zero: ZeroWindows::default(),
             error: None,
         })
     }
@@ -192,23 +195,28 @@ impl Device for TapDevice {
             rx,
             tx,
             out,
+            zero,
             error,
             ..
         } = self;
         match file.read(rx) {
             // Every frame starts with the vnet header; nothing shorter is a frame.
             Ok(n) if n <= VNET_HDR => None,
-            Ok(n) => Some((
-                RxToken {
-                    frame: &rx[VNET_HDR..n],
-                },
-                TxToken {
-                    file,
-                    buf: tx,
-                    out,
-                    error,
-                },
-            )),
+            Ok(n) => {
+                zero.received(&mut rx[VNET_HDR..n]);
+                Some((
+                    RxToken {
+                        frame: &rx[VNET_HDR..n],
+                    },
+                    TxToken {
+                        file,
+                        buf: tx,
+                        out,
+                        zero,
+                        error,
+                    },
+                ))
+            }
             Err(e) if transient(&e) => None,
             Err(e) => {
                 error.get_or_insert(e);
@@ -222,6 +230,7 @@ impl Device for TapDevice {
             file: &mut self.file,
             buf: &mut self.tx,
             out: &mut self.out,
+            zero: &mut self.zero,
             error: &mut self.error,
         })
     }
@@ -259,6 +268,7 @@ pub struct TxToken<'a> {
     file: &'a mut File,
     buf: &'a mut Vec<u8>,
     out: &'a mut Coalescer,
+    zero: &'a mut ZeroWindows,
     error: &'a mut Option<io::Error>,
 }
 
@@ -268,9 +278,11 @@ impl phy::TxToken for TxToken<'_> {
             self.buf.resize(len, 0);
         }
         let result = f(&mut self.buf[..len]);
+        self.zero.sent(&self.buf[..len]);
         let (file, error) = (self.file, self.error);
-        self.out
-            .push(&self.buf[..len], &mut |bytes| write_frame(file, error, bytes));
+        self.out.push(&self.buf[..len], &mut |bytes| {
+            write_frame(file, error, bytes)
+        });
         result
     }
 }

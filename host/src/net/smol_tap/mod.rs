@@ -10,6 +10,7 @@ mod pool;
 mod stack;
 #[cfg(test)]
 mod tests;
+mod zero_window;
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -30,18 +30,19 @@ const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
 /// TCP flags other than ACK and PSH end a train (SYN, FIN, RST, URG, ECE, CWR).
 const TRAIN_BREAKERS: u8 = 0b1110_0111;
-const FLAG_ACK: u8 = 0x10;
+pub(super) const FLAG_ACK: u8 = 0x10;
 const FLAG_PSH: u8 = 0x08;
 
 /// Where a TCP segment's parts are in its frame.
 #[derive(Debug, Clone, Copy)]
-struct Segment {
-    v6: bool,
-    ip: usize,
-    tcp: usize,
-    payload: usize,
-    seq: u32,
-    flags: u8,
+pub(super) struct Segment {
+    pub v6: bool,
+    /// Offsets of the IP header, the TCP header and the payload.
+    pub ip: usize,
+    pub tcp: usize,
+    pub payload: usize,
+    pub seq: u32,
+    pub flags: u8,
 }
 
 /// Frames on their way out: one train being built per TCP flow (smoltcp interleaves the
@@ -82,7 +83,8 @@ impl Coalescer {
         let Some(seg) = parse(frame) else {
             // smoltcp computed its checksums (UDP, ICMP, ARP has none).
             self.plain.clear();
-            self.plain.extend_from_slice(&[DATA_VALID, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            self.plain
+                .extend_from_slice(&[DATA_VALID, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
             self.plain.extend_from_slice(frame);
             out(&self.plain);
             return;
@@ -208,7 +210,7 @@ impl Pending {
 
 /// A TCP segment over IPv4 (not fragmented) or IPv6 (no extension headers); `None` for
 /// every other frame.
-fn parse(frame: &[u8]) -> Option<Segment> {
+pub(super) fn parse(frame: &[u8]) -> Option<Segment> {
     let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     let ip = ETHERNET;
     let (v6, tcp) = match ethertype {
@@ -281,8 +283,18 @@ fn pseudo_header(frame: &[u8], seg: &Segment, tcp_len: usize) -> u16 {
             len,
         )
     } else {
-        let src = Ipv4Address::new(frame[ip + 12], frame[ip + 13], frame[ip + 14], frame[ip + 15]);
-        let dst = Ipv4Address::new(frame[ip + 16], frame[ip + 17], frame[ip + 18], frame[ip + 19]);
+        let src = Ipv4Address::new(
+            frame[ip + 12],
+            frame[ip + 13],
+            frame[ip + 14],
+            frame[ip + 15],
+        );
+        let dst = Ipv4Address::new(
+            frame[ip + 16],
+            frame[ip + 17],
+            frame[ip + 18],
+            frame[ip + 19],
+        );
         checksum::pseudo_header_v4(&src, &dst, smoltcp::wire::IpProtocol::Tcp, len)
     }
 }
