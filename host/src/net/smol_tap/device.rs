@@ -15,7 +15,7 @@ use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 use super::offload::{Coalescer, VNET_HDR};
-use super::zero_window::ZeroWindows;
+use super::window_edge::Edges;
 
 /// Where the TUN/TAP driver is opened.
 const TUN_PATH: &str = "/dev/net/tun";
@@ -71,8 +71,8 @@ pub struct TapDevice {
     tx: Vec<u8>,
     /// Frames on their way out, glued into larger ones where possible.
     out: Coalescer,
-    /// Flows where smoltcp advertised a zero window (kept from stalling there).
-    zero: ZeroWindows,
+    /// smoltcp's advertised window edges, to keep the kernel's ACKs inside them.
+    zero: Edges,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
     error: Option<io::Error>,
 }
@@ -132,7 +132,7 @@ impl TapDevice {
             rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
             tx: vec![0; mtu],
             out: Coalescer::default(),
-            zero: ZeroWindows::default(),
+            zero: Edges::default(),
             error: None,
         })
     }
@@ -268,7 +268,7 @@ pub struct TxToken<'a> {
     file: &'a mut File,
     buf: &'a mut Vec<u8>,
     out: &'a mut Coalescer,
-    zero: &'a mut ZeroWindows,
+    zero: &'a mut Edges,
     error: &'a mut Option<io::Error>,
 }
 

@@ -10,7 +10,7 @@ mod pool;
 mod stack;
 #[cfg(test)]
 mod tests;
-mod zero_window;
+mod window_edge;
 
 use std::fs::File;
 use std::io::{self, Read};
