@@ -72,7 +72,7 @@ pub struct TapDevice {
     /// Frames on their way out, glued into larger ones where possible.
     out: Coalescer,
     /// smoltcp's advertised window edges, to keep the kernel's ACKs inside them.
-    zero: Edges,
+    edges: Edges,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
     error: Option<io::Error>,
 }
@@ -132,7 +132,7 @@ impl TapDevice {
             rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
             tx: vec![0; mtu],
             out: Coalescer::default(),
-            zero: Edges::default(),
+            edges: Edges::default(),
             error: None,
         })
     }
@@ -195,7 +195,7 @@ impl Device for TapDevice {
             rx,
             tx,
             out,
-            zero,
+            edges,
             error,
             ..
         } = self;
@@ -203,7 +203,7 @@ impl Device for TapDevice {
             // Every frame starts with the vnet header; nothing shorter is a frame.
             Ok(n) if n <= VNET_HDR => None,
             Ok(n) => {
-                zero.received(&mut rx[VNET_HDR..n]);
+                edges.received(&mut rx[VNET_HDR..n]);
                 Some((
                     RxToken {
                         frame: &rx[VNET_HDR..n],
@@ -212,7 +212,7 @@ impl Device for TapDevice {
                         file,
                         buf: tx,
                         out,
-                        zero,
+                        edges,
                         error,
                     },
                 ))
@@ -230,7 +230,7 @@ impl Device for TapDevice {
             file: &mut self.file,
             buf: &mut self.tx,
             out: &mut self.out,
-            zero: &mut self.zero,
+            edges: &mut self.edges,
             error: &mut self.error,
         })
     }
@@ -268,7 +268,7 @@ pub struct TxToken<'a> {
     file: &'a mut File,
     buf: &'a mut Vec<u8>,
     out: &'a mut Coalescer,
-    zero: &'a mut Edges,
+    edges: &'a mut Edges,
     error: &'a mut Option<io::Error>,
 }
 
@@ -278,7 +278,7 @@ impl phy::TxToken for TxToken<'_> {
             self.buf.resize(len, 0);
         }
         let result = f(&mut self.buf[..len]);
-        self.zero.sent(&self.buf[..len]);
+        self.edges.sent(&self.buf[..len]);
         let (file, error) = (self.file, self.error);
         self.out.push(&self.buf[..len], &mut |bytes| {
             write_frame(file, error, bytes)
