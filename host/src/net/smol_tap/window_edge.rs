@@ -15,7 +15,8 @@
 //!
 //! So an incoming plain ACK (no data, no SYN/FIN/RST) at or a little past the edge smoltcp
 //! last advertised on its flow is moved back inside the window: to the edge itself when the
-//! window is zero (smoltcp's `RCV.NXT`), else one byte before it. smoltcp then takes its ACK
+//! window is zero or the kernel's data has reached the edge (smoltcp's `RCV.NXT` is there,
+//! though its ACK saying so may not be out yet), else one byte before it. smoltcp then takes its ACK
 //! and window; nothing else about the segment changes. smoltcp does not verify TCP checksums
 //! on this device (see `device`), so the field is left as it came.
 
@@ -45,6 +46,8 @@ struct Flow {
     shift: u8,
     ack: u32,
     window: u16,
+    /// The end of the kernel's data seen so far (its `SND.NXT`, as far as it reached us).
+    sent: Option<u32>,
 }
 
 /// smoltcp's receive windows as its segments advertised them, per flow.
@@ -80,7 +83,15 @@ impl Edges {
             // smoltcp computes its edge from this window field with the shift too, as it
             // does from every later one; the same sum here keeps both in step.
             let shift = window_shift(&h[20..]);
-            self.flows.insert(k, Flow { shift, ack, window });
+            self.flows.insert(
+                k,
+                Flow {
+                    shift,
+                    ack,
+                    window,
+                    sent: None,
+                },
+            );
             return;
         }
         if let Some(flow) = self.flows.get_mut(&k) {
@@ -95,29 +106,42 @@ impl Edges {
         let Some(seg) = parse(frame) else {
             return false;
         };
-        let plain_ack = seg.flags & FLAG_ACK != 0 && seg.flags & CONTROL == 0;
-        if !plain_ack || has_data(frame, &seg) {
-            return false;
-        }
         let k = key(frame, &seg, true);
-        let Some(flow) = self.flows.get(&k) else {
+        let Some(flow) = self.flows.get_mut(&k) else {
             return false;
         };
+        let data = data_len(frame, &seg);
+        if data > 0 {
+            let end = seg.seq.wrapping_add(data);
+            if flow.sent.is_none_or(|sent| after(end, sent)) {
+                flow.sent = Some(end);
+            }
+            return false;
+        }
+        if seg.flags & FLAG_ACK == 0 || seg.flags & CONTROL != 0 {
+            return false;
+        }
         let width = u32::from(flow.window) << flow.shift;
         let edge = flow.ack.wrapping_add(width);
-        let past = seg.seq.wrapping_sub(edge);
-        if past >= MAX_ROUNDING || (past == 0 && width == 0) {
-            // Inside the window (smoltcp takes it) or too far off to be rounding.
+        if seg.seq.wrapping_sub(edge) >= MAX_ROUNDING {
+            // Inside the window, or too far off to be rounding.
             return false;
         }
-        let inside = if width == 0 {
-            edge
-        } else {
-            edge.wrapping_sub(1)
-        };
+        // Where smoltcp's RCV.NXT is: at the edge if its window is zero, or if the kernel's
+        // data reached the edge since (smoltcp has not said so yet); else before it.
+        let full = width == 0 || flow.sent.is_some_and(|sent| !after(edge, sent));
+        let inside = if full { edge } else { edge.wrapping_sub(1) };
+        if inside == seg.seq {
+            return false;
+        }
         frame[seg.tcp + 4..seg.tcp + 8].copy_from_slice(&inside.to_be_bytes());
         true
     }
+}
+
+/// Whether sequence number `a` comes after `b`.
+fn after(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
 }
 
 /// The window scale option's shift among TCP options, or 0.
@@ -142,15 +166,15 @@ fn window_shift(mut options: &[u8]) -> u8 {
     0
 }
 
-/// Whether the segment carries data, by the IP length (a frame may be padded).
-fn has_data(frame: &[u8], seg: &Segment) -> bool {
+/// Payload bytes of the segment, by the IP length (a frame may be padded).
+fn data_len(frame: &[u8], seg: &Segment) -> u32 {
     let ip = seg.ip;
     let end = if seg.v6 {
         ip + 40 + usize::from(u16::from_be_bytes([frame[ip + 4], frame[ip + 5]]))
     } else {
         ip + usize::from(u16::from_be_bytes([frame[ip + 2], frame[ip + 3]]))
     };
-    end != seg.payload
+    u32::try_from(end.saturating_sub(seg.payload)).unwrap_or(0)
 }
 
 /// The flow's key; `incoming` frames have source and destination swapped.
@@ -268,6 +292,22 @@ mod tests {
             assert!(!z.received(&mut f), "{s}");
             assert_eq!(seq(&f), s);
         }
+    }
+
+    #[test]
+    fn an_ack_after_data_that_filled_the_window_is_taken_at_the_edge() {
+        // Another stuck run: smoltcp advertised 688 << 5 bytes from 571683795 (edge
+        // 571705811); the kernel's data reached 571705827, and its window update (sequence
+        // number 571705827) came before smoltcp's zero-window ACK. One byte before the edge
+        // would be behind smoltcp's RCV.NXT (a keep-alive to it); the edge is RCV.NXT.
+        let mut z = Edges::default();
+        z.sent(&syn_ack(1));
+        z.sent(&frame(true, 7, 571_683_795, ACK, 688, 0));
+        let mut data = frame(false, 571_683_795, 8, ACK | 0x08, 0, 22_032);
+        assert!(!z.received(&mut data));
+        let mut update = frame(false, 571_705_827, 8, ACK, 446, 0);
+        assert!(z.received(&mut update));
+        assert_eq!(seq(&update), 571_705_811);
     }
 
     #[test]
