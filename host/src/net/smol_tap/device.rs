@@ -14,18 +14,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+use super::offload::{Coalescer, VNET_HDR};
+use super::window_edge::Edges;
+
 /// Where the TUN/TAP driver is opened.
 const TUN_PATH: &str = "/dev/net/tun";
 /// Ethernet header bytes smoltcp counts in the MTU (the kernel reports the IP MTU).
 const ETHERNET_HEADER: usize = 14;
-/// The `virtio_net_hdr` before every frame (`IFF_VNET_HDR`): it lets the kernel hand over
-/// a TCP burst as one frame of up to 64 KiB instead of cutting it into MTU-sized ones.
-const VNET_HDR: usize = 10;
 /// Largest frame the kernel may hand over with segmentation offload on.
 const MAX_RX_FRAME: usize = VNET_HDR + ETHERNET_HEADER + 65_535;
-/// `virtio_net_hdr.flags`: the checksums are known good (set on every frame sent: smoltcp
-/// computes them), so the kernel need not check them again.
-const VNET_DATA_VALID: u8 = 2;
 
 /// Why a TAP could not be opened: each names the cause and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +67,12 @@ pub struct TapDevice {
     /// Whether the kernel may send large frames with partial checksums.
     offload: bool,
     rx: Vec<u8>,
+    /// Where smoltcp builds a frame to send.
     tx: Vec<u8>,
+    /// Frames on their way out, glued into larger ones where possible.
+    out: Coalescer,
+    /// smoltcp's advertised window edges, to keep the kernel's ACKs inside them.
+    edges: Edges,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
     error: Option<io::Error>,
 }
@@ -128,7 +130,9 @@ impl TapDevice {
             mtu,
             offload,
             rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
-            tx: vec![0; VNET_HDR + mtu],
+            tx: vec![0; mtu],
+            out: Coalescer::default(),
+            edges: Edges::default(),
             error: None,
         })
     }
@@ -153,6 +157,14 @@ impl TapDevice {
     /// The IP MTU: the largest IP packet one frame carries.
     pub fn ip_mtu(&self) -> usize {
         self.mtu - ETHERNET_HEADER
+    }
+
+    /// Sends the frames smoltcp queued in the last poll (call after each poll).
+    pub fn flush(&mut self) {
+        let TapDevice {
+            file, out, error, ..
+        } = self;
+        out.flush(&mut |bytes| write_frame(file, error, bytes));
     }
 
     /// The first hard I/O error since the last call (the device is unusable after one).
@@ -182,22 +194,29 @@ impl Device for TapDevice {
             file,
             rx,
             tx,
+            out,
+            edges,
             error,
             ..
         } = self;
         match file.read(rx) {
             // Every frame starts with the vnet header; nothing shorter is a frame.
             Ok(n) if n <= VNET_HDR => None,
-            Ok(n) => Some((
-                RxToken {
-                    frame: &rx[VNET_HDR..n],
-                },
-                TxToken {
-                    file,
-                    buf: tx,
-                    error,
-                },
-            )),
+            Ok(n) => {
+                edges.received(&mut rx[VNET_HDR..n]);
+                Some((
+                    RxToken {
+                        frame: &rx[VNET_HDR..n],
+                    },
+                    TxToken {
+                        file,
+                        buf: tx,
+                        out,
+                        edges,
+                        error,
+                    },
+                ))
+            }
             Err(e) if transient(&e) => None,
             Err(e) => {
                 error.get_or_insert(e);
@@ -210,6 +229,8 @@ impl Device for TapDevice {
         Some(TxToken {
             file: &mut self.file,
             buf: &mut self.tx,
+            out: &mut self.out,
+            edges: &mut self.edges,
             error: &mut self.error,
         })
     }
@@ -218,11 +239,15 @@ impl Device for TapDevice {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu;
-        if self.offload {
-            // Large frames arrive with TCP/UDP checksums left partial: compute, don't check.
-            caps.checksum.tcp = Checksum::Tx;
-            caps.checksum.udp = Checksum::Tx;
-        }
+        // TCP checksums are the kernel's (see `offload`); with receive offload on, TCP and
+        // UDP checksums of received frames may be partial, so they are not checked: the
+        // frames come from the local kernel, not from a wire.
+        caps.checksum.tcp = Checksum::None;
+        caps.checksum.udp = if self.offload {
+            Checksum::Tx
+        } else {
+            Checksum::Both
+        };
         caps
     }
 }
@@ -238,31 +263,39 @@ impl phy::RxToken for RxToken<'_> {
     }
 }
 
-/// Room for one frame to send, written out on `consume`.
+/// Room for one frame to send, handed to the coalescer on `consume`.
 pub struct TxToken<'a> {
     file: &'a mut File,
     buf: &'a mut Vec<u8>,
+    out: &'a mut Coalescer,
+    edges: &'a mut Edges,
     error: &'a mut Option<io::Error>,
 }
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        if self.buf.len() < VNET_HDR + len {
-            self.buf.resize(VNET_HDR + len, 0);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
         }
-        // No offload asked for this frame: flags only, the rest of the header zero.
-        self.buf[..VNET_HDR].fill(0);
-        self.buf[0] = VNET_DATA_VALID;
-        let result = f(&mut self.buf[VNET_HDR..VNET_HDR + len]);
-        match self.file.write(&self.buf[..VNET_HDR + len]) {
-            Ok(_) => {}
-            // A full queue or a link that is down drops the frame: TCP sends it again.
-            Err(e) if transient(&e) || e.raw_os_error() == Some(libc::EIO) => {}
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
+        let result = f(&mut self.buf[..len]);
+        self.edges.sent(&self.buf[..len]);
+        let (file, error) = (self.file, self.error);
+        self.out.push(&self.buf[..len], &mut |bytes| {
+            write_frame(file, error, bytes)
+        });
         result
+    }
+}
+
+/// Writes one `virtio_net_hdr` + frame; keeps the first hard error.
+fn write_frame(file: &mut File, error: &mut Option<io::Error>, bytes: &[u8]) {
+    match file.write(bytes) {
+        Ok(_) => {}
+        // A full queue or a link that is down drops the frame: TCP sends it again.
+        Err(e) if transient(&e) || e.raw_os_error() == Some(libc::EIO) => {}
+        Err(e) => {
+            error.get_or_insert(e);
+        }
     }
 }
 

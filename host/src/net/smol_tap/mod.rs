@@ -5,10 +5,12 @@
 //! a frame at most until smoltcp's next timer, an idle deadline or [`stack::MAX_WAIT`].
 
 mod device;
+mod offload;
 mod pool;
 mod stack;
 #[cfg(test)]
 mod tests;
+mod window_edge;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -71,6 +73,7 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     while !shutdown.load(Ordering::Relaxed) {
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
+        device.flush();
         service.end_of_batch();
         if let Some(e) = device.take_error() {
             service.error(&format!("TAP {}: {e}", opts.iface));
@@ -98,6 +101,7 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
     while failure.is_none() && !stack.closed() && std::time::Instant::now() < deadline {
         let delay = stack.drain(now(), &mut device);
+        device.flush();
         let _ = phy::wait(fd, Some(delay.min(Duration::from_millis(10))));
     }
     match failure {
