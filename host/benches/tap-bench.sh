@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark `echokit server --tap` through a real TAP, inside a network namespace this script
 # creates and deletes (root needed). Drives it with the shared load generator
-# (/work/shared/bench/loadgen), copied to $BENCH_OUT/loadgen-tap and allowed to target the
+# (../shared/bench/loadgen beside the repository; SHARED=DIR to point elsewhere), copied
+# to $BENCH_OUT/loadgen-tap and allowed to target the
 # namespace's private address (the original only targets loopback).
 #
 #   host/benches/tap-bench.sh [target/release/echokit] [extra server flags...]
@@ -14,7 +15,7 @@
 set -euo pipefail
 BIN=${1:-target/release/echokit}
 shift || true
-SHARED=${SHARED:-/work/shared/bench}
+SHARED=${SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/bench}
 OUT=${BENCH_OUT:-$HOME/.cache/echo-bench}
 SECS=${SECS:-3}
 LG_SRC=$OUT/loadgen-tap

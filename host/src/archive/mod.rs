@@ -190,10 +190,10 @@ pub fn run(options: &Options) -> Result<(), Error> {
             let path = match (options.add_timestamp, totals.first_ts) {
                 (true, Some(ts)) => output::stamped(&target, &ts),
                 (true, None) => {
-                    eprintln!(
+                    crate::exit::stderr_line(&format!(
                         "echokit archive: warning: no records in {file_name}, so no timestamp \
                          for the name"
-                    );
+                    ));
                     target
                 }
                 (false, _) => target,
@@ -203,15 +203,15 @@ pub fn run(options: &Options) -> Result<(), Error> {
         }
     };
     if options.format == Format::Messages {
-        eprintln!(
+        crate::exit::stderr_line(&format!(
             "echokit archive: printed the messages of {} records",
             totals.records
-        );
+        ));
     } else {
-        eprintln!(
+        crate::exit::stderr_line(&format!(
             "echokit archive: wrote {} records to {written}",
             totals.records
-        );
+        ));
     }
     Ok(())
 }
@@ -303,18 +303,18 @@ impl Totals {
     /// Prints the warnings: a torn last line, skipped records.
     fn warn(&self, file: &str) {
         if let Some((line, reason)) = &self.torn {
-            eprintln!(
+            crate::exit::stderr_line(&format!(
                 "echokit archive: warning: {file}:{line}: last line is incomplete (torn \
                  write?), left out: {reason}"
-            );
+            ));
         }
         if let Some((line, reason)) = &self.first_skipped {
             let s = if self.skipped == 1 { "" } else { "s" };
-            eprintln!(
+            crate::exit::stderr_line(&format!(
                 "echokit archive: warning: skipped {} invalid line{s} (first: {file}:{line}: \
                  {reason})",
                 self.skipped
-            );
+            ));
         }
     }
 }

@@ -28,10 +28,10 @@ pub fn run(config: &Config) -> Result<(), Error> {
         if link.is_closed() {
             // The server closes idle connections (after --idle-timeout): the user typing
             // again after a pause expects it to just work.
-            eprintln!(
+            crate::exit::stderr_line(&format!(
                 "echokit client: {} closed the connection; reconnecting",
                 config.target
-            );
+            ));
             link = connect(config)?.0;
         }
         number += 1;
@@ -60,6 +60,8 @@ fn exit_on_ctrl_c() {
     // Without the handler, Ctrl-C still ends the client (by the default action), just not
     // with exit 0: worth a warning, not a failure.
     if let Err(error) = registered {
-        eprintln!("echokit client: warning: cannot handle Ctrl-C: {error}");
+        crate::exit::stderr_line(&format!(
+            "echokit client: warning: cannot handle Ctrl-C: {error}"
+        ));
     }
 }

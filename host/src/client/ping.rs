@@ -34,7 +34,9 @@ pub fn run(config: &Config, options: &Options) -> Result<(), Error> {
         (Conn::Tcp(link), peer)
     };
     if let Err(error) = stop_on_ctrl_c() {
-        eprintln!("echokit client: warning: Ctrl-C will not print the summary: {error}");
+        crate::exit::stderr_line(&format!(
+            "echokit client: warning: Ctrl-C will not print the summary: {error}"
+        ));
     }
     let mut out = io::stdout().lock();
     let mut stats = Stats::default();

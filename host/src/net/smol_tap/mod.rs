@@ -95,7 +95,9 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     }
     let lost = stack.shutdown(&mut service);
     if lost > 0 {
-        eprintln!("echokit server: {lost} log records were lost to write errors");
+        crate::exit::stderr_line(&format!(
+            "echokit server: {lost} log records were lost to write errors"
+        ));
     }
     // Let the FINs out and the clients' ACKs in, briefly: shutdown stays prompt.
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
@@ -123,25 +125,27 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
 fn notes(opts: &TapOptions, device: &TapDevice, window: usize) {
     let iface = &opts.iface;
     if device.created() {
-        eprintln!(
+        crate::exit::stderr_line(&format!(
             "echokit server: note: TAP {iface} did not exist, so it was created for this run; \
              give it an address in {}'s subnet and bring it up (see README)",
             opts.cidr
-        );
+        ));
         return;
     }
     if device.is_up() == Some(false) {
-        eprintln!("echokit server: note: TAP {iface} is down (ip link set {iface} up)");
+        crate::exit::stderr_line(&format!(
+            "echokit server: note: TAP {iface} is down (ip link set {iface} up)"
+        ));
     }
     let segment = device.ip_mtu().saturating_sub(40).max(1);
     let needed = window.div_ceil(segment);
     if let Some(len) = device.queue_len().filter(|&len| len < needed) {
         let advice = needed.div_ceil(1000) * 1000;
-        eprintln!(
+        crate::exit::stderr_line(&format!(
             "echokit server: note: TAP {iface} queues {len} frames, fewer than the {needed} the \
              receive windows allow; with several bulk clients expect retransmissions \
              (ip link set {iface} txqueuelen {advice})"
-        );
+        ));
     }
 }
 
