@@ -2,30 +2,16 @@
 //! port below 1024 or an oversized datagram, and per source IP address never more replies
 //! in any interval than the burst plus the rate allows (`fuzz/` runs the same longer).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+mod common;
 
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr};
+
+use common::{key, source_ip};
 use echo_core::record::Reason;
 use echo_core::time::Instant;
 use echo_core::udp::{MAX_DATAGRAM, Policy, Verdict};
 use proptest::prelude::*;
-
-/// Eight sources (so they repeat), plus source 0 spelled as IPv4-mapped IPv6.
-fn source_ip(n: u8) -> IpAddr {
-    match n % 9 {
-        0 => IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        8 => IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()),
-        k if k % 2 == 1 => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, k.into())),
-        k => IpAddr::V4(Ipv4Addr::new(192, 0, 2, k)),
-    }
-}
-
-fn key(ip: IpAddr) -> Ipv6Addr {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
-}
 
 type Datagram = (u16, u8, u16, usize);
 

@@ -56,31 +56,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-type Logged = (Vec<u8>, bool);
-
-/// The framing rules, plainly: split at `\n`, strip it and a `\r` before it, pieces of
-/// `max_line` (all but the last partial); an open tail logged at close, all partial.
-fn reference_lines(input: &[u8], max_line: usize) -> Vec<Logged> {
-    let mut out = Vec::new();
-    let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    let tail = parts.pop().unwrap_or(b"");
-    for part in parts {
-        let content = part.strip_suffix(b"\r").unwrap_or(part);
-        let pieces: Vec<&[u8]> = if content.is_empty() {
-            vec![content]
-        } else {
-            content.chunks(max_line).collect()
-        };
-        let last = pieces.len() - 1;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            out.push((piece.to_vec(), i < last));
-        }
-    }
-    for piece in tail.chunks(max_line) {
-        out.push((piece.to_vec(), true));
-    }
-    out
-}
+#[path = "../../core/tests/common/reference.rs"]
+mod reference;
+use reference::{Logged, reference_lines};
 
 fuzz_target!(|input: Input| {
     let cap = usize::from(input.pending_cap);

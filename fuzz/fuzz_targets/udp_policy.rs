@@ -5,7 +5,7 @@
 #![no_main]
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use echo_core::record::Reason;
@@ -29,26 +29,9 @@ struct Input {
     datagrams: Vec<Datagram>,
 }
 
-/// Distinct sources: eight, so a table of 8 holds them all and one of 2 does not.
-const SOURCES: u8 = 8;
-
-fn source_ip(n: u8) -> IpAddr {
-    match n % (SOURCES + 1) {
-        0 => IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        // The same address as source 0, spelled as IPv4-mapped IPv6.
-        8 => IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()),
-        k if k % 2 == 1 => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, k.into())),
-        k => IpAddr::V4(Ipv4Addr::new(192, 0, 2, k)),
-    }
-}
-
-/// The address the policy must count together (IPv4 as IPv4-mapped IPv6).
-fn key(ip: IpAddr) -> Ipv6Addr {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
-}
+#[path = "../../core/tests/common/reference.rs"]
+mod reference;
+use reference::{key, source_ip};
 
 /// Checks one policy; `roomy` when its table holds every source.
 fn check<const N: usize>(input: &Input, roomy: bool) {

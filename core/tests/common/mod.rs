@@ -3,6 +3,9 @@
 
 use echo_core::Buffer;
 
+mod reference;
+pub use reference::*;
+
 /// A fixed-capacity heap buffer of 24 bytes (a boxed slice and a length), like the ones a PC
 /// runner lends the machine.
 #[derive(Debug)]
@@ -41,32 +44,4 @@ impl Buffer for BoxBuf {
         self.data.copy_within(n..self.len, 0);
         self.len -= n;
     }
-}
-
-/// A logged line: its bytes and whether it is partial.
-pub type Logged = (Vec<u8>, bool);
-
-/// The framing rules of PRODUCT.md "Log records", written as plainly as possible: split at
-/// `\n`, strip the `\n` and a `\r` before it, cut pieces of `max_line` bytes (all but the
-/// last partial); an unterminated tail is logged at close, every piece partial.
-pub fn reference_lines(input: &[u8], max_line: usize) -> Vec<Logged> {
-    let mut out = Vec::new();
-    let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    let tail = parts.pop().unwrap_or(b"");
-    for part in parts {
-        let content = part.strip_suffix(b"\r").unwrap_or(part);
-        let pieces: Vec<&[u8]> = if content.is_empty() {
-            vec![content]
-        } else {
-            content.chunks(max_line).collect()
-        };
-        let last = pieces.len() - 1;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            out.push((piece.to_vec(), i < last));
-        }
-    }
-    for piece in tail.chunks(max_line) {
-        out.push((piece.to_vec(), true));
-    }
-    out
 }
