@@ -182,6 +182,7 @@ impl Service {
         let r = Record {
             conn: Some(id),
             peer: Some(&peer),
+            proto: Some(Proto::Tcp),
             ..Record::event(wall_now(), Event::Connected)
         };
         self.log.write(&r);

@@ -152,6 +152,9 @@ fn what_clients_send_is_what_the_archive_holds() {
     for row in reader.records() {
         let row = row.unwrap();
         events.push(row[event].to_string());
+        if &row[event] == Event::Connected.as_str() {
+            assert_eq!(&row[proto], "tcp", "a connected record names its protocol");
+        }
         if &row[event] != Event::Echo.as_str() {
             continue;
         }

@@ -204,13 +204,13 @@ pub fn run(options: &Options) -> Result<(), Error> {
     };
     if options.format == Format::Messages {
         crate::exit::stderr_line(&format!(
-            "echokit archive: printed the messages of {} records",
-            totals.records
+            "echokit archive: printed the messages of {}",
+            records(totals.records)
         ));
     } else {
         crate::exit::stderr_line(&format!(
-            "echokit archive: wrote {} records to {written}",
-            totals.records
+            "echokit archive: wrote {} to {written}",
+            records(totals.records)
         ));
     }
     Ok(())
@@ -316,5 +316,14 @@ impl Totals {
                 self.skipped
             ));
         }
+    }
+}
+
+/// "1 record", "2 records".
+fn records(n: u64) -> String {
+    if n == 1 {
+        "1 record".to_string()
+    } else {
+        format!("{n} records")
     }
 }
