@@ -132,16 +132,10 @@ fn expected(v: &Value) -> Option<Owned> {
         (Some(_), Some(_)) => return None,
         (m, None) | (None, m) => m,
     };
-    let keys = [
-        "conns",
-        "rejected",
-        "echoes",
-        "refused_port",
-        "refused_rate",
-        "refused_busy",
-    ];
+    // The totals are the last six keys of the schema.
+    let keys = &KNOWN[KNOWN.len() - 6..];
     let mut t = [None; 6];
-    for (slot, k) in t.iter_mut().zip(keys) {
+    for (slot, &k) in t.iter_mut().zip(keys) {
         *slot = opt(m, k, u64_)?;
     }
     let totals = t.iter().any(Option::is_some).then(|| {

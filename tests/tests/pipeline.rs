@@ -4,39 +4,29 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
 use echo_core::echo;
-use echo_core::record::{Event, Level};
+use echo_core::record::Event;
 use host::archive::{self, Format, Options};
-use host::driver::Settings;
 use host::net::std_tcp::Server;
-use host::server::config::{Config, LogConfig};
-use host::server::log::Mode;
+use host::server::config::Config;
 
 const MAX_LINE: usize = 16;
 
 fn config(log: &Path) -> Config {
-    Config {
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        log: LogConfig {
-            mode: Mode::File,
-            file: log.to_path_buf(),
-            level: Level::Info,
+    echokit_tests::server_config(
+        log,
+        true,
+        echo::Config {
+            max_line: MAX_LINE,
+            ..echo::Config::default()
         },
-        udp: true,
-        service: Settings {
-            echo: echo::Config {
-                max_line: MAX_LINE,
-                ..echo::Config::default()
-            },
-            max_conns: 16,
-            udp_rate: 100,
-        },
-    }
+        16,
+    )
 }
 
 /// What client `i` sends: text, binary, CRLF, a line over `MAX_LINE`, and an unterminated

@@ -1,32 +1,17 @@
 //! The std server driven in-process through host's library API, on 127.0.0.1 port 0.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
 use echo_core::echo;
-use echo_core::record::{Event, Level, Record};
-use host::driver::Settings;
+use echo_core::record::{Event, Record};
 use host::net::std_tcp::Server;
-use host::server::config::{Config, LogConfig};
-use host::server::log::Mode;
+use host::server::config::Config;
 
 fn config(log: &std::path::Path) -> Config {
-    Config {
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        log: LogConfig {
-            mode: Mode::File,
-            file: log.to_path_buf(),
-            level: Level::Info,
-        },
-        udp: false,
-        service: Settings {
-            echo: echo::Config::default(),
-            max_conns: 8,
-            udp_rate: 100,
-        },
-    }
+    echokit_tests::server_config(log, false, echo::Config::default(), 8)
 }
 
 #[test]
