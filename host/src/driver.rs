@@ -1,4 +1,4 @@
-//! The std side of echo-core's [`service`](echo_core::service): what a PC lends it.
+//! The std side of echo-core's service ([`echo_core::service`]): what a PC lends it.
 //!
 //! Everything a server decides (numbering, `--max-conns`, every record, idle deadlines,
 //! the UDP policy, totals, the pump loop) is `echo_core::service::Service`, shared with the

@@ -3,7 +3,7 @@
 //! firmware runs, over the same [`Service`] as the std runner.
 //!
 //! What is the TAP's lives here: the device (with segmentation offload), the memory the
-//! runner is lent ([`stack`]), and one thread's loop: poll the stack, flush the device and
+//! runner is lent (`stack`), and one thread's loop: poll the stack, flush the device and
 //! the log, then wait for a frame at most until smoltcp's next timer, an idle deadline, a
 //! log flush or [`echo_core::smoltcp::MAX_WAIT`].
 
