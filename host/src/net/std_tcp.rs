@@ -272,6 +272,9 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let mut sleep = self.service.next_flush_in();
+        if let Some(until) = self.timer.sleep_limit() {
+            sleep = Some(sleep.map_or(until, |s| s.min(until)));
+        }
         if let Some(at) = self.accept_paused_until {
             let until = Duration::from_millis(at.millis().saturating_sub(now.millis()));
             sleep = Some(sleep.map_or(until, |s| s.min(until)));
@@ -480,5 +483,16 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) || e.raw_os_error() == Some(libc::EPROTO)
+    ) || is_eproto(e)
+}
+
+/// EPROTO: a protocol error on a connection still in the accept queue (Unix only).
+#[cfg(unix)]
+fn is_eproto(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EPROTO)
+}
+
+#[cfg(not(unix))]
+fn is_eproto(_: &io::Error) -> bool {
+    false
 }
