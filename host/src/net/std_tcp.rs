@@ -463,11 +463,15 @@ impl Server {
     }
 }
 
-/// A non-blocking listener with SO_REUSEADDR and a large backlog.
+/// A non-blocking listener with SO_REUSEADDR (Unix) and a large backlog.
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
+    // Unix: rebind at once over connections in TIME_WAIT. Windows does that by default, and
+    // there SO_REUSEADDR would let a second server take the same port.
+    if cfg!(unix) {
+        socket.set_reuse_address(true)?;
+    }
     if addr.is_ipv6() {
         // `::` serves IPv4 too where the system allows; a failure here is harmless.
         let _ = socket.set_only_v6(false);
