@@ -382,16 +382,19 @@ fn udp_line_too_big_for_a_datagram_exits_2_before_sending() {
     let server = Server::start(true);
     let port = server.port.to_string();
     let big = "x".repeat(70_000);
-    let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
-    assert_exit(&run, 2);
-    assert_eq!(text(&run.stdout), "Echo: small\n");
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
-        "{}",
-        run.stderr
-    );
+    // Windows caps a whole command line at 32,767 characters: too short for this `-m`.
+    if cfg!(unix) {
+        let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
+        assert_exit(&run, 2);
+        assert_eq!(text(&run.stdout), "Echo: small\n");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
+            "{}",
+            run.stderr
+        );
+    }
     let run = client(&["-p", &port, "--udp"], format!("{big}\n").as_bytes());
     assert_exit(&run, 2);
     assert!(run.stderr.contains("line 1: 70001 bytes"), "{}", run.stderr);
@@ -769,6 +772,9 @@ fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
 }
 
 #[test]
+// Windows reports the ICMP "port unreachable" as WSAECONNRESET on the next receive; Wine 8,
+// which CI runs the Windows build on, drops it, so the client can only time out there.
+#[cfg(unix)]
 fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
     let port = {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");

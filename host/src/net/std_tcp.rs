@@ -81,6 +81,11 @@ struct Entry {
     writable: bool,
 }
 
+/// Whether a short read may stand for `WouldBlock` (see [`Socket`]): with epoll and kqueue
+/// any new byte raises a new edge. mio on Windows re-arms a socket's readiness only when an
+/// operation on it returned `WouldBlock`, so there every read goes on until it does.
+const SHORT_READ_DRAINS: bool = cfg!(unix);
+
 /// The mio [`Stream`]: a non-blocking TCP socket, edge-triggered.
 ///
 /// A read that returns less than asked for emptied the socket's receive queue, and any
@@ -99,7 +104,7 @@ impl Stream for Socket<'_> {
             return Err(ErrorKind::WouldBlock.into());
         }
         let n = self.stream.read(buf)?;
-        self.drained = n < buf.len() && !self.read_all;
+        self.drained = SHORT_READ_DRAINS && n < buf.len() && !self.read_all;
         Ok(n)
     }
 
