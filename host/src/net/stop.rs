@@ -1,6 +1,6 @@
 //! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
 //! SIGTERM (`Signals`, a self-pipe the loop watches like any socket). On Windows `Signals`
-//! is [`crate::os::console::Signals`]: Ctrl-C, Ctrl-Break and a closed console, the same way.
+//! is `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
 
 #[cfg(unix)]
 use std::io::{self, Read};
