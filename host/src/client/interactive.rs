@@ -20,6 +20,11 @@ pub fn run(config: &Config) -> Result<(), Error> {
             // Ctrl-D at the prompt: end the prompt's line so the shell starts on its own.
             return prompt(&mut out, b"\n");
         }
+        if cfg!(windows) && line.ends_with(b"\r\n") {
+            // A Windows console ends a typed line with "\r\n": send what a terminal sends.
+            line.truncate(line.len() - 2);
+            line.push(b'\n');
+        }
         if line.last() != Some(&b'\n') {
             // Ctrl-D after some text sends it without a newline: finish the terminal line.
             prompt(&mut out, b"\n")?;
