@@ -28,7 +28,8 @@ pub const GRACEFUL_STOP: bool = cfg!(unix);
 const LOG_FLUSH_WAIT: Duration = Duration::from_millis(1500);
 
 /// Asserts the exit code of a [`Server::terminate`]: 0 after a graceful stop; where the
-/// server was killed ([`GRACEFUL_STOP`] false), only that it ended.
+/// server was killed ([`GRACEFUL_STOP`] false; `terminate` checked it was still running),
+/// only that it ended.
 #[track_caller]
 pub fn assert_clean_exit(code: Option<i32>) {
     if GRACEFUL_STOP {
@@ -191,6 +192,11 @@ impl Server {
         #[cfg(not(unix))]
         {
             thread::sleep(LOG_FLUSH_WAIT);
+            let early = self.child.try_wait().expect("try_wait");
+            assert!(
+                early.is_none(),
+                "the server ended before it was stopped: {early:?}"
+            );
             let _ = self.child.kill();
         }
         let start = Instant::now();
