@@ -215,8 +215,8 @@ impl Server {
         self.stop.clone()
     }
 
-    /// Makes SIGINT and SIGTERM stop the server gracefully (for the binary; tests use
-    /// [`Server::stopper`]).
+    /// Makes SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console) stop the
+    /// server gracefully (for the binary; tests use [`Server::stopper`]).
     pub fn stop_on_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::register()?;
         self.poll
