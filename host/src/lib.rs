@@ -15,4 +15,5 @@ pub mod cmd;
 pub mod driver;
 pub mod exit;
 pub mod net;
+pub mod os;
 pub mod server;

@@ -8,7 +8,9 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
 use std::os::fd::AsRawFd;
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -292,6 +294,7 @@ fn ping_with_size_one_sends_bare_newlines() {
 }
 
 #[test]
+#[cfg(unix)]
 fn ctrl_c_in_ping_mode_prints_the_summary() {
     let server = Server::start(false);
     let port = server.port.to_string();
@@ -379,16 +382,19 @@ fn udp_line_too_big_for_a_datagram_exits_2_before_sending() {
     let server = Server::start(true);
     let port = server.port.to_string();
     let big = "x".repeat(70_000);
-    let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
-    assert_exit(&run, 2);
-    assert_eq!(text(&run.stdout), "Echo: small\n");
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
-        "{}",
-        run.stderr
-    );
+    // Windows caps a whole command line at 32,767 characters: too short for this `-m`.
+    if cfg!(unix) {
+        let run = client(&["-p", &port, "--udp", "-m", "small", "-m", &big], b"");
+        assert_exit(&run, 2);
+        assert_eq!(text(&run.stdout), "Echo: small\n");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("message 2: 70001 bytes do not fit in one UDP datagram"),
+            "{}",
+            run.stderr
+        );
+    }
     let run = client(&["-p", &port, "--udp"], format!("{big}\n").as_bytes());
     assert_exit(&run, 2);
     assert!(run.stderr.contains("line 1: 70001 bytes"), "{}", run.stderr);
@@ -473,15 +479,16 @@ fn bad_arguments_exit_2() {
 
 #[test]
 fn a_command_line_that_is_not_utf8_exits_2_without_a_panic() {
-    use std::ffi::OsStr;
-    use std::os::unix::ffi::OsStrExt;
+    use std::ffi::{OsStr, OsString};
+    // Not text: a byte that is not UTF-8 (Unix), a lone UTF-16 surrogate (Windows).
+    #[cfg(unix)]
+    let bad = <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff").to_owned();
+    #[cfg(windows)]
+    let bad = <OsString as std::os::windows::ffi::OsStringExt>::from_wide(&[0xd800]);
+    let bad: OsString = bad;
     for args in [
-        &[OsStr::from_bytes(b"\xff")][..],
-        &[
-            OsStr::new("client"),
-            OsStr::new("-s"),
-            OsStr::from_bytes(b"\xff"),
-        ],
+        &[bad.as_os_str()][..],
+        &[OsStr::new("client"), OsStr::new("-s"), bad.as_os_str()],
     ] {
         let output = Command::new(BIN)
             .args(args)
@@ -625,12 +632,14 @@ fn udp_without_reply_times_out_with_exit_1() {
 // ---- interactive, through a pseudo-terminal ----
 
 /// The client on a new pseudo-terminal (its controlling terminal, so ^C is a signal).
+#[cfg(unix)]
 struct Terminal {
     master: std::fs::File,
     child: Guard,
     seen: Vec<u8>,
 }
 
+#[cfg(unix)]
 impl Terminal {
     fn start(args: &[&str]) -> Terminal {
         let (master, slave) = common::openpty();
@@ -644,7 +653,7 @@ impl Terminal {
         // Safety: setsid and ioctl are async-signal-safe; fd 0 is the slave by now.
         unsafe {
             command.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -696,11 +705,13 @@ impl Terminal {
     }
 }
 
+#[cfg(unix)]
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[test]
+#[cfg(unix)]
 fn interactive_prompts_echoes_and_ctrl_d_exits_0() {
     let server = Server::start(false);
     let port = server.port.to_string();
@@ -718,6 +729,7 @@ fn interactive_prompts_echoes_and_ctrl_d_exits_0() {
 }
 
 #[test]
+#[cfg(unix)]
 fn interactive_ctrl_c_exits_0() {
     let server = Server::start(false);
     let port = server.port.to_string();
@@ -731,6 +743,7 @@ fn interactive_ctrl_c_exits_0() {
 }
 
 #[test]
+#[cfg(unix)]
 fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
     // The first connection is closed at once (as the server does after --idle-timeout);
     // the second one echoes.
@@ -759,6 +772,9 @@ fn interactive_reconnects_after_the_server_closed_an_idle_connection() {
 }
 
 #[test]
+// Windows reports the ICMP "port unreachable" as WSAECONNRESET on the next receive; Wine 8,
+// which CI runs the Windows build on, drops it, so the client can only time out there.
+#[cfg(unix)]
 fn udp_to_a_closed_port_exits_2_naming_host_and_port() {
     let port = {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");

@@ -36,7 +36,7 @@ fn hi_there_is_echoed_and_logged() {
     assert!(line.is_some(), "console shows the echo record");
     drop(c);
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let records = read_log(&log);
     assert_eq!(records[0]["event"], "listening");
     assert_eq!(records[0]["addr"], server.addr.to_string());
@@ -45,7 +45,9 @@ fn hi_there_is_echoed_and_logged() {
     assert_eq!(echo[0]["msg"], "Hi There");
     assert_eq!(echo[0]["level"], "INFO");
     assert_eq!(echo[0]["peer"], c_peer_of(&records));
-    assert_eq!(records.last().unwrap()["event"], "shutdown");
+    if common::GRACEFUL_STOP {
+        assert_eq!(records.last().unwrap()["event"], "shutdown");
+    }
 }
 
 fn c_peer_of(records: &[serde_json::Value]) -> serde_json::Value {
@@ -56,6 +58,7 @@ fn c_peer_of(records: &[serde_json::Value]) -> serde_json::Value {
 }
 
 #[test]
+#[cfg(unix)]
 fn sigterm_logs_every_line_and_the_pending_partial_one() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
@@ -101,7 +104,13 @@ fn port_in_use_is_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.contains("Address already in use"), "{err}");
+    // The system's own words: EADDRINUSE on Unix, WSAEADDRINUSE (10048) on Windows.
+    let in_use = if cfg!(windows) {
+        "os error 10048"
+    } else {
+        "Address already in use"
+    };
+    assert!(err.contains(in_use), "{err}");
     assert!(err.contains(&port), "{err}");
 }
 
@@ -143,9 +152,11 @@ fn seed_spellings_work() {
     assert_eq!(echo_exact(&mut c, b"quiet\n"), b"quiet\n");
     c.shutdown(Shutdown::Write).unwrap();
     let (code, lines) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     assert!(lines.iter().all(|l| !l.contains("echo:")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("shutdown")), "{lines:?}");
+    if common::GRACEFUL_STOP {
+        assert!(lines.iter().any(|l| l.contains("shutdown")), "{lines:?}");
+    }
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), no `\r\n` pair in them: the log keeps
@@ -213,7 +224,7 @@ fn one_mib_of_random_binary_is_echoed_exactly_and_rebuilt_from_the_log() {
         "server closes after EOF"
     );
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
 
     let records = read_log(&log);
     let mut rebuilt = Vec::new();
@@ -259,6 +270,7 @@ fn two_hundred_concurrent_clients_get_their_own_data() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn slow_reader_keeps_server_memory_bounded_and_others_served() {
     const TOTAL: usize = 200 << 20;
     const LIMIT_KIB: u64 = 64 * 1024;
@@ -304,7 +316,7 @@ fn slow_reader_keeps_server_memory_bounded_and_others_served() {
     assert_eq!(echo_exact(&mut other, b"still here\n"), b"still here\n");
     assert!(peak < LIMIT_KIB, "server RSS peaked at {peak} KiB");
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
 }
 
 #[test]
@@ -341,13 +353,15 @@ fn max_conns_rejects_the_extra_connection() {
     }
     assert!(served, "a freed slot serves a new client");
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let records = read_log(&log);
     let rejected: Vec<_> = events(&records, "rejected").collect();
     assert!(!rejected.is_empty());
     assert_eq!(rejected[0]["level"], "WARN");
     assert_eq!(rejected[0]["reason"], "max_conns");
-    assert!(records.last().unwrap()["rejected"].as_u64() >= Some(1));
+    if common::GRACEFUL_STOP {
+        assert!(records.last().unwrap()["rejected"].as_u64() >= Some(1));
+    }
 }
 
 #[test]
@@ -376,12 +390,17 @@ fn idle_timeout_closes_quiet_connections_only() {
     assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
     assert_eq!(echo_exact(&mut busy, b"tick\n"), b"tick\n", "busy one open");
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let records = read_log(&log);
     let reasons: Vec<_> = events(&records, "closed")
         .map(|r| r["reason"].clone())
         .collect();
-    assert_eq!(reasons, ["idle", "shutdown"]);
+    if common::GRACEFUL_STOP {
+        assert_eq!(reasons, ["idle", "shutdown"]);
+    } else {
+        // Killed after the log's flush wait, in which the busy one may go idle too.
+        assert_eq!(reasons[0], "idle");
+    }
 }
 
 #[test]
@@ -408,7 +427,7 @@ fn messages_cannot_forge_or_split_records() {
     }
     drop(c);
     let (code, console) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let echo_lines = console.iter().filter(|l| l.contains(" echo: ")).count();
     // One message per line; the first attack holds a newline of its own.
     let expected = attacks.len() + 1;
@@ -432,7 +451,7 @@ fn messages_cannot_forge_or_split_records() {
     );
     assert_eq!(
         events(&records, "shutdown").count(),
-        1,
+        usize::from(common::GRACEFUL_STOP),
         "no forged shutdown record"
     );
 }
@@ -494,7 +513,7 @@ fn udp_echo_follows_the_policy() {
         assert_eq!(recv_datagram(p, Duration::from_millis(300)), None);
     }
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
 
     let records = read_log(&log);
     assert!(
@@ -513,16 +532,21 @@ fn udp_echo_follows_the_policy() {
     let rate = refused.iter().filter(|r| r["reason"] == "rate").count();
     assert_eq!(rate, 20 - answered);
     let shutdown = records.last().unwrap();
-    assert_eq!(shutdown["event"], "shutdown");
-    assert_eq!(shutdown["refused_rate"], rate);
+    if common::GRACEFUL_STOP {
+        assert_eq!(shutdown["event"], "shutdown");
+        assert_eq!(shutdown["refused_rate"], rate);
+    }
     if privileged.is_some() {
         let port = refused.iter().filter(|r| r["reason"] == "port").count();
         assert_eq!(port, 1);
-        assert_eq!(shutdown["refused_port"], 1);
+        if common::GRACEFUL_STOP {
+            assert_eq!(shutdown["refused_port"], 1);
+        }
     }
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_failing_log_is_reported_once_and_echo_goes_on() {
     let mut server = Server::start(&["-m", "both", "-f", "/dev/full"]);
     let mut c = connect(&server);
@@ -532,7 +556,7 @@ fn a_failing_log_is_reported_once_and_echo_goes_on() {
         std::thread::sleep(Duration::from_millis(60)); // spans more than one file flush
     }
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let err = server.stderr();
     let errors: Vec<_> = err.lines().filter(|l| l.contains("error:")).collect();
     assert_eq!(errors.len(), 1, "{err}");
@@ -551,11 +575,12 @@ fn ipv6_and_names_are_served() {
         let mut c = connect(&server);
         assert_eq!(echo_exact(&mut c, b"Hi There\n"), b"Hi There\n");
         let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-        assert_eq!(code, Some(0));
+        common::assert_clean_exit(code);
     }
 }
 
 #[test]
+#[cfg(unix)]
 fn sigint_also_shuts_down_and_the_file_is_flushed_while_running() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
@@ -574,12 +599,13 @@ fn sigint_also_shuts_down_and_the_file_is_flushed_while_running() {
     common::signal(server.pid(), libc::SIGINT);
     let start = Instant::now();
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     assert!(start.elapsed() < SHUTDOWN_LIMIT);
     assert_eq!(read_log(&log).last().unwrap()["event"], "shutdown");
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn an_open_file_limit_it_cannot_raise_is_noted_and_accepting_recovers() {
     // 64 descriptors and a --max-conns no system allows: the server says so, then runs out
     // of descriptors while accepting; it must pause (not spin), and recover once some close.
@@ -633,7 +659,7 @@ fn max_line_cuts_long_lines_into_pieces() {
     drop(c);
     std::thread::sleep(Duration::from_millis(200));
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
     let pieces: Vec<(String, bool)> = events(&read_log(&log), "echo")
         .map(|r| (r["msg"].as_str().unwrap().to_owned(), r["partial"] == true))
         .collect();
@@ -649,6 +675,7 @@ fn max_line_cuts_long_lines_into_pieces() {
 }
 
 #[test]
+#[cfg(unix)]
 fn raises_its_own_open_file_limit_to_serve_more_clients() {
     const CLIENTS: usize = 1000;
     if common::raise_own_nofile(CLIENTS as u64 + 100) < CLIENTS as u64 + 100 {
@@ -667,10 +694,11 @@ fn raises_its_own_open_file_limit_to_serve_more_clients() {
         );
     }
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
-    assert_eq!(code, Some(0));
+    common::assert_clean_exit(code);
 }
 
 #[test]
+#[cfg(unix)]
 fn sigterm_right_after_listening_is_a_clean_shutdown() {
     for _ in 0..5 {
         let mut server = Server::start(&["-m", "console"]);
@@ -754,6 +782,15 @@ fn a_vanished_terminal_neither_stops_echo_nor_panics() {
         let line = format!("still echoing {n}\n");
         assert_eq!(echo_exact(&mut c, line.as_bytes()), line.as_bytes());
     }
+    if !common::GRACEFUL_STOP {
+        // No graceful stop to test here: a panic would have ended the server.
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the server is still running"
+        );
+        return;
+    }
+    #[cfg(unix)]
     common::signal(child.0.id(), libc::SIGTERM);
     let start = Instant::now();
     let status = loop {
@@ -764,4 +801,18 @@ fn a_vanished_terminal_neither_stops_echo_nor_panics() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(0), "clean exit, no panic");
+}
+
+#[test]
+#[cfg(not(target_os = "linux"))]
+fn tap_elsewhere_than_linux_is_one_line_and_exit_2() {
+    let out = echokit()
+        .args(["server", "-m", "console", "-p", "0", "--tap", "tap0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("--tap tap0 needs Linux"), "{err}");
 }

@@ -2,7 +2,9 @@
 //! network namespace this test creates (and always deletes), clients inside it too.
 //!
 //! Needs root and `/dev/net/tun`. Without them the TAP tests skip with a loud message,
-//! except when `CI=true`: there a missing privilege is a failure.
+//! except when `CI=true`: there a missing privilege is a failure. Linux only (`--tap` is).
+
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};

@@ -8,6 +8,7 @@
 //! - [`progress`], [`interrupt`]: the terminal's progress bar, and clean stops on signals.
 
 pub mod csv;
+#[cfg_attr(windows, path = "interrupt_windows.rs")]
 pub mod interrupt;
 pub mod json;
 pub mod output;

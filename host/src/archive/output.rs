@@ -37,6 +37,12 @@ pub fn stamped(path: &Path, ts: &Timestamp) -> PathBuf {
             new.push(&stamp);
         }
     }
+    // The directory as the user wrote it: `with_file_name` would join with `\` on Windows.
+    if let (Some(full), Some(old), Some(new)) = (path.to_str(), name.to_str(), new.to_str()) {
+        if let Some(dir) = full.strip_suffix(old) {
+            return PathBuf::from(format!("{dir}{new}"));
+        }
+    }
     path.with_file_name(new)
 }
 

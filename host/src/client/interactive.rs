@@ -20,6 +20,11 @@ pub fn run(config: &Config) -> Result<(), Error> {
             // Ctrl-D at the prompt: end the prompt's line so the shell starts on its own.
             return prompt(&mut out, b"\n");
         }
+        if cfg!(windows) && line.ends_with(b"\r\n") {
+            // A Windows console ends a typed line with "\r\n": send what a terminal sends.
+            line.truncate(line.len() - 2);
+            line.push(b'\n');
+        }
         if line.last() != Some(&b'\n') {
             // Ctrl-D after some text sends it without a newline: finish the terminal line.
             prompt(&mut out, b"\n")?;
@@ -48,6 +53,7 @@ fn prompt(out: &mut impl Write, text: &[u8]) -> Result<(), Error> {
 
 /// Ctrl-C ends the session at once with exit 0 (blocking terminal reads are restarted
 /// after a signal, so a flag would only be seen after the next Enter).
+#[cfg(unix)]
 fn exit_on_ctrl_c() {
     let action = || {
         // Safety: write(2) on a static buffer is async-signal-safe.
@@ -59,6 +65,22 @@ fn exit_on_ctrl_c() {
         unsafe { signal_hook::low_level::register(signal_hook::consts::SIGINT, action) };
     // Without the handler, Ctrl-C still ends the client (by the default action), just not
     // with exit 0: worth a warning, not a failure.
+    if let Err(error) = registered {
+        crate::exit::stderr_line(&format!(
+            "echokit client: warning: cannot handle Ctrl-C: {error}"
+        ));
+    }
+}
+
+/// Windows: Ctrl-C, Ctrl-Break or closing the console ends the session with exit 0 (the
+/// handler runs on its own thread while the main one waits for a line). Ctrl-Z + Enter is
+/// end of input, as Ctrl-D is on Unix.
+#[cfg(windows)]
+fn exit_on_ctrl_c() {
+    let registered = crate::os::console::on_event(|_| {
+        crate::os::console::write_stdout_raw(b"\r\n");
+        std::process::exit(0);
+    });
     if let Err(error) = registered {
         crate::exit::stderr_line(&format!(
             "echokit client: warning: cannot handle Ctrl-C: {error}"

@@ -260,8 +260,15 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C set a flag instead of killing the process: socket waits then fail with
 /// [`Failure::Interrupted`] so ping can still print its summary.
+#[cfg(unix)]
 pub(crate) fn stop_on_ctrl_c() -> io::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, &STOP).map(drop)
+}
+
+/// Windows: Ctrl-C, Ctrl-Break and a closed console set the flag.
+#[cfg(windows)]
+pub(crate) fn stop_on_ctrl_c() -> io::Result<()> {
+    crate::os::console::on_event(|_| STOP.store(true, Ordering::SeqCst))
 }
 
 /// Whether Ctrl-C was pressed since [`stop_on_ctrl_c`].

@@ -79,6 +79,10 @@ impl UdpLink {
                     }
                     continue;
                 }
+                // Windows reports an ICMP "port unreachable" as a reset (WSAECONNRESET).
+                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(Failure::Refused);
+                }
                 Err(error) => return Err(read_failure(error, 0, len)),
             };
             let reply = &self.buffer[..n];

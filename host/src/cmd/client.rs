@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal};
-use std::os::unix::ffi::OsStringExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -87,7 +86,7 @@ fn config(args: Args) -> Config {
         Mode::Messages(
             args.message
                 .into_iter()
-                .map(OsStringExt::into_vec)
+                .map(OsString::into_encoded_bytes)
                 .collect(),
         )
     } else if io::stdin().is_terminal() {

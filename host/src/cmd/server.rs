@@ -2,21 +2,26 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use echo_core::echo;
 use echo_core::record::Level;
 
-use crate::driver::{Settings, new_service};
+use crate::driver::Settings;
 use crate::exit;
-use crate::net::smol_tap::{self, TapOptions};
 use crate::net::std_tcp::Server;
 use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
 use crate::server::limits;
-use crate::server::log::{LogSink, Mode};
+use crate::server::log::Mode;
+#[cfg(target_os = "linux")]
+use {
+    crate::driver::new_service,
+    crate::net::smol_tap::{self, TapOptions},
+    crate::server::log::LogSink,
+    std::sync::Arc,
+    std::sync::atomic::AtomicBool,
+};
 
 /// `--max-conns` default over the OS stack.
 const MAX_CONNS_STD: usize = 10_000;
@@ -140,11 +145,23 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
 }
 
 /// `--max-conns` default with `--tap` (one smoltcp socket each: PRODUCT.md).
+#[cfg(target_os = "linux")]
 const MAX_CONNS_TAP: usize = 16;
 /// `--ip` default with `--tap`.
+#[cfg(target_os = "linux")]
 const TAP_CIDR: &str = "192.168.69.1/24";
 
+/// `echokit server --tap` elsewhere: TAP interfaces (and this runner) are Linux-only.
+#[cfg(not(target_os = "linux"))]
+fn run_tap(_args: &Args, iface: &str) -> ExitCode {
+    let e = anyhow!(
+        "--tap {iface} needs Linux (TAP interfaces); without --tap the server runs over this system's sockets"
+    );
+    exit::report("server", &e, exit::USAGE)
+}
+
 /// `echokit server --tap`: the same service over smoltcp on a TAP interface.
+#[cfg(target_os = "linux")]
 fn run_tap(args: &Args, iface: &str) -> ExitCode {
     let (opts, config) = match tap_config(args, iface) {
         Ok(c) => c,
@@ -175,6 +192,7 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
 }
 
 /// Checks the flags for `--tap` (`--ip`, `--gateway` and the shared ones).
+#[cfg(target_os = "linux")]
 fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> {
     let cidr = smol_tap::parse_cidr(args.ip.as_deref().unwrap_or(TAP_CIDR))?;
     let gateway = match &args.gateway {

@@ -83,6 +83,11 @@ struct Entry {
     writable: bool,
 }
 
+/// Whether a short read may stand for `WouldBlock` (see [`Socket`]): with epoll and kqueue
+/// any new byte raises a new edge. mio on Windows re-arms a socket's readiness only when an
+/// operation on it returned `WouldBlock`, so there every read goes on until it does.
+const SHORT_READ_DRAINS: bool = cfg!(unix);
+
 /// The mio [`Stream`]: a non-blocking TCP socket, edge-triggered.
 ///
 /// A read that returns less than asked for emptied the socket's receive queue, and any
@@ -101,7 +106,7 @@ impl Stream for Socket<'_> {
             return Err(StreamError::WouldBlock);
         }
         let n = self.stream.read(buf).map_err(|e| stream_error(&e))?;
-        self.drained = n < buf.len() && !self.read_all;
+        self.drained = SHORT_READ_DRAINS && n < buf.len() && !self.read_all;
         Ok(n)
     }
 
@@ -215,8 +220,8 @@ impl Server {
         self.stop.clone()
     }
 
-    /// Makes SIGINT and SIGTERM stop the server gracefully (for the binary; tests use
-    /// [`Server::stopper`]).
+    /// Makes SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console) stop the
+    /// server gracefully (for the binary; tests use [`Server::stopper`]).
     pub fn stop_on_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::register()?;
         self.poll
@@ -277,6 +282,9 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let mut sleep = self.service.log().next_flush_in();
+        if let Some(until) = self.timer.sleep_limit() {
+            sleep = Some(sleep.map_or(until, |s| s.min(until)));
+        }
         if let Some(at) = self.accept_paused_until {
             let until = Duration::from_millis(at.millis().saturating_sub(now.millis()));
             sleep = Some(sleep.map_or(until, |s| s.min(until)));
@@ -470,11 +478,15 @@ impl Server {
     }
 }
 
-/// A non-blocking listener with SO_REUSEADDR and a large backlog.
+/// A non-blocking listener with SO_REUSEADDR (Unix) and a large backlog.
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
+    // Unix: rebind at once over connections in TIME_WAIT. Windows does that by default, and
+    // there SO_REUSEADDR would let a second server take the same port.
+    if cfg!(unix) {
+        socket.set_reuse_address(true)?;
+    }
     if addr.is_ipv6() {
         // `::` serves IPv4 too where the system allows; a failure here is harmless.
         let _ = socket.set_only_v6(false);
@@ -490,5 +502,16 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) || e.raw_os_error() == Some(libc::EPROTO)
+    ) || is_eproto(e)
+}
+
+/// EPROTO: a protocol error on a connection still in the accept queue (Unix only).
+#[cfg(unix)]
+fn is_eproto(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EPROTO)
+}
+
+#[cfg(not(unix))]
+fn is_eproto(_: &io::Error) -> bool {
+    false
 }

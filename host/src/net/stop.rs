@@ -1,13 +1,20 @@
 //! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
-//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket).
+//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket). On Windows `Signals`
+//! is `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
 
+#[cfg(unix)]
 use std::io::{self, Read};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mio::Waker;
+#[cfg(unix)]
 use mio::net::UnixStream;
+
+#[cfg(windows)]
+pub(crate) use crate::os::console::Signals;
 
 /// Stops a running [`super::std_tcp::Server`] from another thread (or a test).
 #[derive(Debug, Clone)]
@@ -39,12 +46,14 @@ impl Stopper {
 }
 
 /// SIGINT/SIGTERM as readiness: the handlers write to a socket pair the loop watches.
+#[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct Signals {
     read: UnixStream,
     ids: Vec<signal_hook::SigId>,
 }
 
+#[cfg(unix)]
 impl Signals {
     /// Routes SIGINT and SIGTERM to [`Signals::source`].
     pub(crate) fn register() -> io::Result<Signals> {
@@ -75,6 +84,7 @@ impl Signals {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Signals {
     fn drop(&mut self) {
         for id in self.ids.drain(..) {

@@ -70,6 +70,11 @@ impl Timer {
         Ok(())
     }
 
+    /// How long the poll may sleep for this timer: no limit, its own event wakes the loop.
+    pub(crate) fn sleep_limit(&self) -> Option<Duration> {
+        None
+    }
+
     /// After the timer fired: consumes the expiry so the next one raises a new edge.
     pub(crate) fn fired(&mut self) {
         let mut ticks = [0u8; 8];

@@ -1,11 +1,14 @@
-//! Raising the open-file limit so `--max-conns` connections fit.
+//! Raising the open-file limit so `--max-conns` connections fit (Unix: `RLIMIT_NOFILE`;
+//! Windows has no such per-process limit on sockets, so there is nothing to raise or say).
 
 /// File descriptors the server needs besides its connections (listener, UDP, epoll, log,
 /// stdio, signal pipe), with room to spare.
+#[cfg(unix)]
 const SPARE_FDS: u64 = 64;
 
 /// Raises `RLIMIT_NOFILE` as far as needed for `max_conns` connections, or as far as the
 /// system allows. Returns a note for stderr when the limit stays below the need.
+#[cfg(unix)]
 pub fn raise_nofile(max_conns: usize) -> Option<String> {
     let need = (max_conns as u64).saturating_add(SPARE_FDS);
     let mut lim = libc::rlimit {
@@ -47,6 +50,12 @@ pub fn raise_nofile(max_conns: usize) -> Option<String> {
             now.saturating_sub(SPARE_FDS)
         )
     })
+}
+
+/// Windows: sockets are not bounded by a descriptor limit; nothing to do, nothing to say.
+#[cfg(not(unix))]
+pub fn raise_nofile(_max_conns: usize) -> Option<String> {
+    None
 }
 
 #[cfg(test)]
