@@ -12,8 +12,8 @@
 //!    logged): close the socket at once.
 //! 3. When a connection's socket is readable or writable, [`Service::pump`] with a
 //!    [`Stream`] over it; on [`Progress::Closed`] close the socket (the record is logged).
-//! 4. At [`Service::poll_timeout`], [`Service::timeout`] for connections whose idle
-//!    deadline passed.
+//! 4. At [`Service::poll_timeout`], [`Service::timeout`] for connections whose deadline
+//!    (idle close, or `--flush-after` of an unterminated line) passed.
 //! 5. For each UDP datagram, [`Service::datagram`]; send the datagram back when it says so.
 //! 6. After each round of events, [`Service::end_of_batch`]; at the end
 //!    [`Service::shutdown`] with the connections still open.
@@ -316,10 +316,17 @@ impl Service {
         conns.into_iter().filter_map(Connection::deadline).min()
     }
 
-    /// Checks `conn`'s idle deadline; `Some(Progress::Closed(Idle))` when it was closed
-    /// (record written: close the socket).
+    /// Checks `conn`'s deadlines: an unterminated line idle past `--flush-after` is logged
+    /// as it stands; `Some(Progress::Closed(Idle))` when it was closed (record written:
+    /// close the socket).
     pub fn timeout(&mut self, conn: &mut Connection) -> Option<Progress> {
-        let reason = conn.machine.handle_timeout(self.clock.now())?;
+        let Connection { id, peer, machine } = &mut *conn;
+        let log = &mut self.log;
+        let echoes = &mut self.totals.echoes;
+        let reason = machine.handle_timeout(self.clock.now(), |line| {
+            *echoes += 1;
+            log.write(&echo_record(wall_now(), *id, peer, line));
+        })?;
         Some(self.close(conn, reason))
     }
 

@@ -65,6 +65,15 @@ pub struct Args {
     /// Longest message kept in one log record; longer lines are logged in pieces.
     #[arg(long = "max-line", alias = "max_line", default_value_t = 4096)]
     pub max_line: usize,
+    /// Milliseconds an unterminated line may wait before it is logged as it stands
+    /// (partial); 0: only at newline, --max-line or close.
+    #[arg(
+        long = "flush-after",
+        alias = "flush_after",
+        default_value_t = 500,
+        value_name = "MS"
+    )]
+    pub flush_after: u64,
     /// Serve over smoltcp on this TAP interface instead of the OS stack.
     #[arg(long, value_name = "IFACE")]
     pub tap: Option<String>,
@@ -133,6 +142,8 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
                 max_line: args.max_line,
                 idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
                 frame_lines: true,
+                flush_after: (args.flush_after > 0)
+                    .then(|| Duration::from_millis(args.flush_after)),
             },
             max_conns,
             udp_rate: args.udp_rate,

@@ -375,6 +375,13 @@ impl Server {
                 if more {
                     self.again.push(key);
                 }
+                // An unterminated line brings its flush deadline (`--flush-after`), which
+                // may come before every idle deadline the last sweep saw.
+                if let Some(d) = entry.conn.deadline() {
+                    if self.next_sweep.is_none_or(|at| d < at) {
+                        self.next_sweep = Some(d);
+                    }
+                }
             }
             Progress::Closed(_) => {
                 // Closing the socket also removes it from epoll.
@@ -420,9 +427,10 @@ impl Server {
         now
     }
 
-    /// Closes idle connections and finds the next deadline. Deadlines only move later as
-    /// bytes flow and a new connection's is later than every existing one, so the earliest
-    /// deadline seen here is a safe time for the next sweep.
+    /// Closes idle connections, logs lines idle past `--flush-after`, and finds the next
+    /// deadline. Idle deadlines only move later as bytes flow and a new connection's is
+    /// later than every existing one; a flush deadline that comes earlier is noted by
+    /// [`Server::pump`]; so the earliest deadline seen here is a safe time for the next sweep.
     fn sweep(&mut self) {
         let mut next: Option<Instant> = None;
         let mut idle = Vec::new();
