@@ -359,6 +359,11 @@ impl Service {
         self.log.end_of_batch();
     }
 
+    /// SIGHUP: reopens the log file at its path (see [`LogSink::reopen`]).
+    pub fn reopen_log(&mut self) {
+        self.log.reopen();
+    }
+
     /// Writes every buffered record out now (after `listening`, so scripts see it at once).
     pub fn flush_log(&mut self) {
         self.log.flush();
@@ -378,7 +383,10 @@ impl Service {
         let r = Record {
             bytes_in: Some(self.bytes_in),
             bytes_out: Some(self.bytes_out),
-            totals: Some(self.totals),
+            totals: Some(Totals {
+                console_dropped: self.log.console_dropped(),
+                ..self.totals
+            }),
             ..Record::event(wall_now(), Event::Shutdown)
         };
         self.log.write_always(&r);

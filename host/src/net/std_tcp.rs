@@ -7,7 +7,7 @@
 //! Writable interest is registered only while bytes wait to be sent.
 //!
 //! Stopping: [`Stopper::stop`] (from any thread) or SIGINT/SIGTERM once
-//! [`Server::stop_on_signals`] was called; the loop then closes every connection through
+//! [`Server::stop_on_signals`] was called (which also makes SIGHUP reopen the log file); the loop then closes every connection through
 //! the driver (logging pending partial lines), writes `shutdown` and flushes the log.
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -452,10 +452,14 @@ impl Server {
     }
 
     fn on_signal(&mut self) {
-        if let Some(s) = &mut self.signals {
-            s.drain();
+        let Some(s) = &mut self.signals else { return };
+        s.drain();
+        if s.take_hangup() {
+            self.service.reopen_log();
         }
-        self.stop.stop();
+        if s.stop_asked() {
+            self.stop.stop();
+        }
     }
 
     /// Closes everything through the driver and writes `shutdown`.
