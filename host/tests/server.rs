@@ -271,7 +271,10 @@ fn wait_for_backpressure(stream: &TcpStream) {
         if unsent > 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "the server never stopped reading");
+        assert!(
+            Instant::now() < deadline,
+            "the server never stopped reading"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
