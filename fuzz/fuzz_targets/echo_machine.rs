@@ -142,9 +142,7 @@ fuzz_target!(|input: Input| {
             }
         }
         assert!(m.poll_transmit().len() <= cap, "memory bound");
-        let idle = input
-            .idle_ms
-            .map(|idle| last_activity + u64::from(idle));
+        let idle = input.idle_ms.map(|idle| last_activity + u64::from(idle));
         let expected = match (idle, flush_due(&taken_bytes, &flushes, last_input)) {
             (Some(i), Some(f)) => Some(i.min(f)),
             (i, f) => i.or(f),

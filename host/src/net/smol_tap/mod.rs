@@ -5,7 +5,12 @@
 //! a frame at most until smoltcp's next timer, an idle deadline or [`stack::MAX_WAIT`].
 
 mod device;
-mod offload;
+// Public for the `tap_offload` fuzz target (frames in, no panic, same segments out).
+#[doc(hidden)]
+pub mod offload;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod offload_check;
 mod pool;
 mod stack;
 #[cfg(test)]
