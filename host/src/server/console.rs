@@ -9,6 +9,7 @@
 //! time for the writer, so a stuck stdout cannot hold the exit.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ struct Shared {
     filled: Condvar,
     /// The writer finished a write.
     written: Condvar,
+    /// `queue.bytes.len()`, readable without the lock.
+    queued: AtomicUsize,
 }
 
 impl Shared {
@@ -107,6 +110,7 @@ impl Console {
             memchr::memrchr(b'\n', &lines[..room]).map_or(0, |nl| nl + 1)
         };
         q.bytes.extend_from_slice(&lines[..fits]);
+        self.shared.queued.store(q.bytes.len(), Ordering::Relaxed);
         drop(q);
         if fits > 0 {
             self.shared.filled.notify_one();
@@ -114,6 +118,19 @@ impl Console {
         let dropped = memchr::memchr_iter(b'\n', &lines[fits..]).count() as u64;
         self.dropped += dropped;
         self.unreported += dropped;
+    }
+
+    /// Whether the queue is full even without `pending` more bytes: lines are being
+    /// dropped, so the caller may count a line as dropped ([`Console::drop_line`]) without
+    /// formatting it. Cheap (no lock).
+    pub fn is_full(&self, pending: usize) -> bool {
+        self.shared.queued.load(Ordering::Relaxed) + pending >= QUEUE_BYTES
+    }
+
+    /// Counts a line dropped without being queued (see [`Console::is_full`]).
+    pub fn drop_line(&mut self) {
+        self.dropped += 1;
+        self.unreported += 1;
     }
 
     /// Lines dropped so far because the console was not taking them.
@@ -170,6 +187,7 @@ fn write_loop<W: Write>(shared: &Shared, mut out: W) {
                 return;
             }
             std::mem::swap(&mut q.bytes, &mut batch);
+            shared.queued.store(0, Ordering::Relaxed);
             q.writing = true;
         }
         let result = out.write_all(&batch).and_then(|()| out.flush());

@@ -164,15 +164,19 @@ impl LogSink {
             }
         }
         if let Some((console, pending)) = &mut self.console {
-            self.line.clear();
-            // Writing to a Vec cannot fail.
-            let _ = writeln!(self.line, "{}", record.human());
-            if always {
+            if !always && console.is_full(pending.len()) {
+                // Stdout is not being read: drop (and count) without formatting, so an
+                // unread console costs the echo path next to nothing.
+                console.drop_line();
+            } else if always {
+                self.line.clear();
+                // Writing to a Vec cannot fail.
+                let _ = writeln!(self.line, "{}", record.human());
                 console.push(pending, false);
                 pending.clear();
                 console.push(&self.line, true);
             } else {
-                pending.extend_from_slice(&self.line);
+                let _ = writeln!(pending, "{}", record.human());
                 if pending.len() >= HIGH_WATER {
                     console.push(pending, false);
                     pending.clear();
