@@ -249,6 +249,10 @@ fn sighup_rotation_under_load_loses_no_record_and_tears_none() {
         "records across the files = lines sent, per client"
     );
     assert_eq!(shutdowns, 1);
+    println!(
+        "{} lines from {clients} clients, {times} rotations: every one logged once, in order",
+        sent.iter().sum::<u64>()
+    );
 }
 
 #[test]
