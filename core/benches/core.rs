@@ -71,6 +71,7 @@ fn echo_machine<const FRAME_LINES: bool>(bencher: Bencher, size: usize) {
         max_line: 4096,
         idle_timeout: None,
         frame_lines: FRAME_LINES,
+        flush_after: None,
     };
     let mut m = Machine::new(Instant::ZERO, &config, Buf::new(), Buf::new());
     bencher

@@ -1,12 +1,13 @@
 //! Properties of the echo machine: byte-exact echo under any receive chunking and any send
-//! capacity, bounded memory, the idle deadline, and log framing equal to a plain model of
-//! PRODUCT.md "Log records".
+//! capacity, bounded memory, the idle and flush deadlines, and log framing equal to a plain
+//! model of PRODUCT.md "Log records" (with `--flush-after`: no byte lost or duplicated
+//! across records under any chunking and timing).
 
 mod common;
 
 use core::time::Duration;
 
-use common::{BoxBuf, Logged, reference_lines};
+use common::{BoxBuf, Logged, line_open, reference_lines, reference_lines_flushed};
 use echo_core::Buffer;
 use echo_core::echo::{Config, Machine};
 use echo_core::time::Instant;
@@ -25,6 +26,8 @@ struct Script {
     max_line: usize,
     frame_lines: bool,
     idle_ms: u64,
+    /// `--flush-after` in milliseconds (`None`: off).
+    flush_ms: Option<u64>,
     /// Close once this many bytes were taken (`None`: after everything was echoed).
     close_at: Option<usize>,
 }
@@ -47,10 +50,11 @@ fn script() -> impl Strategy<Value = Script> {
         0usize..40,
         prop::bool::weighted(0.85),
         1u64..2000,
+        prop::option::weighted(0.7, 0u64..1000),
         prop::option::weighted(0.2, 0usize..700),
     )
         .prop_map(
-            |(input, chunks, sends, advances, max_line, frame_lines, idle_ms, close_at)| Script {
+            |(
                 input,
                 chunks,
                 sends,
@@ -58,6 +62,17 @@ fn script() -> impl Strategy<Value = Script> {
                 max_line,
                 frame_lines,
                 idle_ms,
+                flush_ms,
+                close_at,
+            )| Script {
+                input,
+                chunks,
+                sends,
+                advances,
+                max_line,
+                frame_lines,
+                idle_ms,
+                flush_ms,
                 close_at,
             },
         )
@@ -69,6 +84,8 @@ struct Outcome {
     taken: usize,
     lines: Vec<Logged>,
     max_line: usize,
+    /// Offsets of the taken bytes at which the open line was due to be flushed.
+    flushes: Vec<usize>,
 }
 
 fn drive<B: Buffer>(pending: B, line: B, s: &Script) -> Outcome {
@@ -78,11 +95,14 @@ fn drive<B: Buffer>(pending: B, line: B, s: &Script) -> Outcome {
         max_line: s.max_line,
         idle_timeout: Some(Duration::from_millis(s.idle_ms)),
         frame_lines: s.frame_lines,
+        flush_after: s.flush_ms.map(Duration::from_millis),
     };
+    let framing = s.frame_lines && line.capacity() >= 3;
     let mut m = Machine::new(Instant::ZERO, &config, pending, line);
     let mut lines: Vec<Logged> = Vec::new();
     let mut echoed = Vec::new();
-    let (mut now, mut last_activity, mut fed) = (0u64, 0u64, 0usize);
+    let (mut now, mut last_activity, mut last_input, mut fed) = (0u64, 0u64, 0u64, 0usize);
+    let mut flushes: Vec<usize> = Vec::new();
     let close_at = s.close_at.unwrap_or(usize::MAX);
     let mut round = 0usize;
     while fed < close_at.min(s.input.len()) || (s.close_at.is_none() && !m.is_drained_out()) {
@@ -105,6 +125,7 @@ fn drive<B: Buffer>(pending: B, line: B, s: &Script) -> Outcome {
         fed += taken;
         if taken > 0 {
             last_activity = now;
+            last_input = now;
         }
 
         // Every few rounds the transport takes at least one byte, so the run ends.
@@ -123,8 +144,21 @@ fn drive<B: Buffer>(pending: B, line: B, s: &Script) -> Outcome {
         }
 
         let deadline = last_activity + s.idle_ms;
-        assert_eq!(m.poll_timeout(), Some(Instant::from_millis(deadline)));
-        assert_eq!(m.handle_timeout(t).is_some(), now >= deadline);
+        let open = framing && line_open(&s.input[..fed], flushes.last().copied().unwrap_or(0));
+        let flush = s.flush_ms.filter(|_| open).map(|ms| last_input + ms);
+        let expected = flush.map_or(deadline, |f| f.min(deadline));
+        assert_eq!(m.poll_timeout(), Some(Instant::from_millis(expected)));
+        if flush.is_some_and(|f| now >= f) {
+            flushes.push(fed);
+        }
+        let before = lines.len();
+        let verdict = m.handle_timeout(t, |l| lines.push((l.bytes.to_vec(), l.partial)));
+        assert_eq!(verdict.is_some(), now >= deadline);
+        assert_eq!(
+            lines.len() > before,
+            flush.is_some_and(|f| now >= f),
+            "flushed when due"
+        );
         round += 1;
     }
     let max_line = m.max_line();
@@ -141,6 +175,7 @@ fn drive<B: Buffer>(pending: B, line: B, s: &Script) -> Outcome {
         taken: fed,
         lines,
         max_line,
+        flushes,
     }
 }
 
@@ -173,7 +208,14 @@ fn check(o: &Outcome, s: &Script, line_cap: usize) {
     }
     let max_line = s.max_line.min(line_cap - 2).max(1);
     assert_eq!(o.max_line, max_line);
-    assert_eq!(o.lines, reference_lines(input, max_line));
+    assert_eq!(
+        o.lines,
+        reference_lines_flushed(input, max_line, &o.flushes)
+    );
+    if s.flush_ms.is_none() {
+        assert!(o.flushes.is_empty());
+        assert_eq!(o.lines, reference_lines(input, max_line));
+    }
 }
 
 macro_rules! heapless_prop {
@@ -236,6 +278,17 @@ fn reference_model_matches_the_product_examples() {
             ("efgh", true),
             ("i", true)
         ])
+    );
+}
+
+#[test]
+fn flushed_reference_splits_lines_at_the_flushes() {
+    let own = |v: &[(&str, bool)]| -> Vec<Logged> {
+        v.iter().map(|(s, p)| (s.as_bytes().to_vec(), *p)).collect()
+    };
+    assert_eq!(
+        reference_lines_flushed(b"Hi ThereHello\nab", 4096, &[8]),
+        own(&[("Hi There", true), ("Hello", false), ("ab", true)])
     );
 }
 

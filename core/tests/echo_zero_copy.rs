@@ -24,6 +24,7 @@ fn drive(
         max_line,
         idle_timeout: None,
         frame_lines: true,
+        flush_after: None,
     };
     let mut m: Machine<Buf> = Machine::new(Instant::ZERO, &config, Buf::new(), Buf::new());
     let (mut echoed, mut lines) = (Vec::new(), Vec::new());

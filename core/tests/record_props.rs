@@ -127,13 +127,14 @@ fn peer_string() -> impl Strategy<Value = String> {
 }
 
 fn totals() -> impl Strategy<Value = Totals> {
-    any::<[u64; 6]>().prop_map(|t| Totals {
+    any::<[u64; 7]>().prop_map(|t| Totals {
         conns: t[0],
         rejected: t[1],
         echoes: t[2],
         refused_port: t[3],
         refused_rate: t[4],
         refused_busy: t[5],
+        console_dropped: t[6],
     })
 }
 
@@ -225,6 +226,7 @@ fn expected_json(r: &Record<'_>) -> Value {
         put("refused_port", Some(json!(t.refused_port)));
         put("refused_rate", Some(json!(t.refused_rate)));
         put("refused_busy", Some(json!(t.refused_busy)));
+        put("console_dropped", Some(json!(t.console_dropped)));
     }
     Value::Object(m)
 }
@@ -466,6 +468,7 @@ fn max_formatted_len_covers_every_field_at_its_longest() {
         refused_port: u64::MAX,
         refused_rate: u64::MAX,
         refused_busy: u64::MAX,
+        console_dropped: u64::MAX,
     };
     for msg in [&b""[..], b"\xff"] {
         let r = Record {

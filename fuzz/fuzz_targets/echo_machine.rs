@@ -1,7 +1,8 @@
 //! The echo machine against a trivial model, under an arbitrary sequence of received chunks,
 //! send capacities, clock advances, timeout checks and a close: output equals input, the
-//! memory bound holds, the idle deadline is right, and the log gets exactly the lines sent
-//! (PRODUCT.md "Log records" framing).
+//! memory bound holds, the idle and flush deadlines are right, and the log gets exactly the
+//! lines sent (PRODUCT.md "Log records" framing; with `--flush-after`, an idle open line is
+//! logged as it stands and no byte is lost or duplicated across records).
 #![no_main]
 
 use core::time::Duration;
@@ -53,12 +54,13 @@ struct Input {
     max_line: u8,
     frame_lines: bool,
     idle_ms: Option<u16>,
+    flush_ms: Option<u16>,
     ops: Vec<Op>,
 }
 
 #[path = "../../core/tests/common/reference.rs"]
 mod reference;
-use reference::{Logged, reference_lines};
+use reference::{Logged, line_open, reference_lines_flushed};
 
 fuzz_target!(|input: Input| {
     let cap = usize::from(input.pending_cap);
@@ -67,7 +69,9 @@ fuzz_target!(|input: Input| {
         max_line: usize::from(input.max_line),
         idle_timeout: input.idle_ms.map(|ms| Duration::from_millis(ms.into())),
         frame_lines: input.frame_lines,
+        flush_after: input.flush_ms.map(|ms| Duration::from_millis(ms.into())),
     };
+    let framing = input.frame_lines && line_cap >= 3;
     let pending = Capped {
         bytes: Vec::new(),
         cap,
@@ -81,7 +85,16 @@ fuzz_target!(|input: Input| {
     let mut taken_bytes = Vec::new();
     let mut echoed = Vec::new();
     let mut lines: Vec<Logged> = Vec::new();
-    let (mut now, mut last_activity) = (0u64, 0u64);
+    let (mut now, mut last_activity, mut last_input) = (0u64, 0u64, 0u64);
+    let mut flushes: Vec<usize> = Vec::new();
+    // The flush deadline the model expects: a line is open and flushing is on.
+    let flush_due = |taken: &[u8], flushes: &[usize], last_input: u64| {
+        let open = framing && line_open(taken, flushes.last().copied().unwrap_or(0));
+        input
+            .flush_ms
+            .filter(|_| open)
+            .map(|ms| last_input + u64::from(ms))
+    };
     let mut closed = false;
     for op in &input.ops {
         match op {
@@ -95,6 +108,7 @@ fuzz_target!(|input: Input| {
                 taken_bytes.extend_from_slice(&chunk[..taken]);
                 if taken > 0 {
                     last_activity = now;
+                    last_input = now;
                 }
             }
             Op::Send(room) => {
@@ -111,8 +125,16 @@ fuzz_target!(|input: Input| {
                 let expired = input
                     .idle_ms
                     .is_some_and(|idle| now >= last_activity + u64::from(idle));
-                let verdict = m.handle_timeout(Instant::from_millis(now));
+                let flush = flush_due(&taken_bytes, &flushes, last_input).is_some_and(|f| now >= f);
+                if flush {
+                    flushes.push(taken_bytes.len());
+                }
+                let before = lines.len();
+                let verdict = m.handle_timeout(Instant::from_millis(now), |l| {
+                    lines.push((l.bytes.to_vec(), l.partial))
+                });
                 assert_eq!(verdict, expired.then_some(Reason::Idle));
+                assert_eq!(lines.len() > before, flush, "flushed exactly when due");
             }
             Op::Close => {
                 closed = true;
@@ -120,12 +142,12 @@ fuzz_target!(|input: Input| {
             }
         }
         assert!(m.poll_transmit().len() <= cap, "memory bound");
-        assert_eq!(
-            m.poll_timeout(),
-            input
-                .idle_ms
-                .map(|idle| Instant::from_millis(last_activity + u64::from(idle)))
-        );
+        let idle = input.idle_ms.map(|idle| last_activity + u64::from(idle));
+        let expected = match (idle, flush_due(&taken_bytes, &flushes, last_input)) {
+            (Some(i), Some(f)) => Some(i.min(f)),
+            (i, f) => i.or(f),
+        };
+        assert_eq!(m.poll_timeout(), expected.map(Instant::from_millis));
         // Echo so far: everything sent is the start of everything taken, and the rest waits.
         assert_eq!([&echoed[..], m.poll_transmit()].concat(), taken_bytes);
     }
@@ -148,6 +170,9 @@ fuzz_target!(|input: Input| {
     } else {
         let max_line = usize::from(input.max_line).min(line_cap - 2).max(1);
         assert_eq!(m.max_line(), max_line);
-        assert_eq!(lines, reference_lines(&taken_bytes, max_line));
+        assert_eq!(
+            lines,
+            reference_lines_flushed(&taken_bytes, max_line, &flushes)
+        );
     }
 });

@@ -34,7 +34,7 @@ impl<'de> Deserialize<'de> for Members {
 }
 
 /// The keys the record schema knows (a duplicate of one is refused, deliberately).
-const KNOWN: [&str; 19] = [
+const KNOWN: [&str; 20] = [
     "ts",
     "level",
     "event",
@@ -54,6 +54,7 @@ const KNOWN: [&str; 19] = [
     "refused_port",
     "refused_rate",
     "refused_busy",
+    "console_dropped",
 ];
 
 /// A record as read from a serde_json value, owning its strings.
@@ -132,9 +133,9 @@ fn expected(v: &Value) -> Option<Owned> {
         (Some(_), Some(_)) => return None,
         (m, None) | (None, m) => m,
     };
-    // The totals are the last six keys of the schema.
-    let keys = &KNOWN[KNOWN.len() - 6..];
-    let mut t = [None; 6];
+    // The totals are the last seven keys of the schema.
+    let keys = &KNOWN[KNOWN.len() - 7..];
+    let mut t = [None; 7];
     for (slot, &k) in t.iter_mut().zip(keys) {
         *slot = opt(m, k, u64_)?;
     }
@@ -147,6 +148,7 @@ fn expected(v: &Value) -> Option<Owned> {
             refused_port: v(3),
             refused_rate: v(4),
             refused_busy: v(5),
+            console_dropped: v(6),
         }
     });
     Some(Owned {

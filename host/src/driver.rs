@@ -60,6 +60,11 @@ impl Log for LogSink {
     fn timestamp(&mut self, _now: Instant) -> Timestamp {
         wall_now()
     }
+
+    /// Console lines dropped because stdout was not read (the file never drops).
+    fn dropped(&mut self) -> u64 {
+        self.console_dropped()
+    }
 }
 
 /// An OS error as the service's: would-block and interrupted as such; reset, aborted and

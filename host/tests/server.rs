@@ -269,6 +269,28 @@ fn two_hundred_concurrent_clients_get_their_own_data() {
     }
 }
 
+/// Waits (up to 30 s) until `stream` has bytes its peer has not taken: on loopback they
+/// stay queued only when the receiver stopped reading and its window is full.
+#[cfg(target_os = "linux")]
+fn wait_for_backpressure(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut unsent: libc::c_int = 0;
+        // Safety: TIOCOUTQ (SIOCOUTQ) writes one int for a socket we own.
+        let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unsent) };
+        assert_eq!(rc, 0, "ioctl(TIOCOUTQ)");
+        if unsent > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never stopped reading"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn slow_reader_keeps_server_memory_bounded_and_others_served() {
@@ -284,8 +306,10 @@ fn slow_reader_keeps_server_memory_bounded_and_others_served() {
         }
         Ok::<_, std::io::Error>(())
     });
-    // First it does not read at all: the server must stop reading it, not buffer.
-    std::thread::sleep(Duration::from_millis(500));
+    // First it does not read at all: the server must stop reading it, not buffer. Wait for
+    // that to happen (bytes stay unsent in the client's socket: the server's window closed),
+    // not for a while.
+    wait_for_backpressure(&slow);
     let mut peak = server.rss_kib();
     let mut other = connect(&server);
     let mut received = 0;

@@ -61,7 +61,7 @@ fn expected_messages(stream: &[u8]) -> Vec<(Vec<u8>, bool)> {
 
 fn archive_to(log: &Path, output: PathBuf, format: Format) -> PathBuf {
     let options = Options {
-        input: log.to_path_buf(),
+        inputs: vec![log.to_path_buf()],
         output: output.clone(),
         format,
         add_timestamp: false,

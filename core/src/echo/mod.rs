@@ -12,7 +12,8 @@
 //!     m.handle_input(now, &buf[..n], |line| log(line));
 //!     let out = m.poll_transmit();               // bytes to send, oldest first
 //!     write `out`, then m.handle_sent(now, written);
-//!     at m.poll_timeout(): m.handle_timeout(now) // Some(Reason::Idle): close
+//!     at m.poll_timeout(): m.handle_timeout(now, |line| log(line))
+//!                                            // flushes an idle partial line; Some(Idle): close
 //! }
 //! m.handle_close(|line| log(line))               // the final partial line, and the stats
 //! ```
@@ -42,6 +43,11 @@ pub struct Config {
     /// Whether to frame lines for the log at all. Off when `echo` records are not written
     /// (log level below INFO), which saves scanning every byte.
     pub frame_lines: bool,
+    /// Log an unterminated line as it stands (`partial`) once no byte has arrived on it
+    /// for this long (`--flush-after`); `None`: only at newline, `max_line` or close. So a
+    /// client that sends a message without a newline and waits for its echo gets one
+    /// record per message.
+    pub flush_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -50,9 +56,13 @@ impl Default for Config {
             max_line: 4096,
             idle_timeout: Some(Duration::from_secs(300)),
             frame_lines: true,
+            flush_after: Some(Duration::from_millis(500)),
         }
     }
 }
+
+/// `flush_after_ms` meaning "never".
+const FLUSH_OFF: u64 = u64::MAX;
 
 /// What a connection moved, for its `closed` record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +84,12 @@ pub struct Machine<B: Buffer> {
     max_line: usize,
     frame_lines: bool,
     idle_timeout: Option<Duration>,
+    /// `config.flush_after` in milliseconds, [`FLUSH_OFF`] for `None` (keeps the machine
+    /// within two cache lines).
+    flush_after_ms: u64,
     last_activity: Instant,
+    /// When the last byte was received (the flush deadline counts from it).
+    last_input: Instant,
     stats: Stats,
 }
 
@@ -96,7 +111,11 @@ impl<B: Buffer> Machine<B> {
             max_line,
             frame_lines,
             idle_timeout: config.idle_timeout,
+            flush_after_ms: config.flush_after.map_or(FLUSH_OFF, |d| {
+                u64::try_from(d.as_millis()).map_or(FLUSH_OFF - 1, |ms| ms.min(FLUSH_OFF - 1))
+            }),
             last_activity: now,
+            last_input: now,
             stats: Stats::default(),
         }
     }
@@ -146,6 +165,7 @@ impl<B: Buffer> Machine<B> {
         let taken = sent + self.pending.extend_up_to(&data[sent..]);
         if taken > 0 {
             self.last_activity = now;
+            self.last_input = now;
             self.stats.bytes_in += taken as u64;
             self.stats.bytes_out += sent as u64;
             if self.frame_lines {
@@ -175,19 +195,52 @@ impl<B: Buffer> Machine<B> {
         }
     }
 
-    /// When [`Machine::handle_timeout`] should next be called, if ever.
+    /// When [`Machine::handle_timeout`] should next be called, if ever: the earlier of the
+    /// idle deadline and, while an unterminated line waits, its flush deadline.
     ///
-    /// Calling it late delays the idle close; calling it early is a harmless no-op.
+    /// Calling it late delays the idle close or the flush; calling it early is a harmless
+    /// no-op.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let idle = self.idle_deadline();
+        match self.flush_deadline() {
+            Some(flush) => Some(idle.map_or(flush, |idle| idle.min(flush))),
+            None => idle,
+        }
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
         self.idle_timeout
             .map(|t| self.last_activity.saturating_add(t))
     }
 
-    /// Checks the idle deadline: `Some(Reason::Idle)` when the connection should close.
-    /// Spurious calls are safe and return `None`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<Reason> {
-        match self.poll_timeout() {
+    /// When the unterminated line is due to be logged as it stands (`None`: no line waits,
+    /// or flushing is off).
+    fn flush_deadline(&self) -> Option<Instant> {
+        if !self.frame_lines || self.line.is_empty() || self.flush_after_ms == FLUSH_OFF {
+            return None;
+        }
+        Some(Instant::from_millis(
+            self.last_input.millis().saturating_add(self.flush_after_ms),
+        ))
+    }
+
+    /// Checks the deadlines. A line idle past `flush_after` is handed to `on_line` as it
+    /// stands (partial pieces); the next bytes start a new line. Returns
+    /// `Some(Reason::Idle)` when the connection should close. Spurious calls are safe.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        mut on_line: impl FnMut(Line<'_>),
+    ) -> Option<Reason> {
+        if self.flush_deadline().is_some_and(|at| now >= at) {
+            let lines = &mut self.stats.lines;
+            framing::finish(&mut self.line, self.max_line, &mut |l| {
+                *lines += 1;
+                on_line(l);
+            });
+        }
+        match self.idle_deadline() {
             Some(deadline) if now >= deadline => Some(Reason::Idle),
             _ => None,
         }

@@ -9,6 +9,7 @@ fn machine(max_line: usize) -> Machine<Buf> {
         max_line,
         idle_timeout: Some(Duration::from_secs(10)),
         frame_lines: true,
+        flush_after: None,
     };
     Machine::new(Instant::ZERO, &config, Buf::new(), Buf::new())
 }
@@ -104,11 +105,11 @@ fn window_gives_backpressure() {
 fn idle_deadline_moves_with_activity() {
     let mut m = machine(8);
     assert_eq!(m.poll_timeout(), Some(Instant::from_millis(10_000)));
-    assert_eq!(m.handle_timeout(Instant::from_millis(9_999)), None);
+    assert_eq!(m.handle_timeout(Instant::from_millis(9_999), |_| {}), None);
     m.handle_input(Instant::from_millis(5_000), b"x", |_| {});
-    assert_eq!(m.handle_timeout(Instant::from_millis(10_000)), None);
+    assert_eq!(m.handle_timeout(Instant::from_millis(10_000), |_| {}), None);
     assert_eq!(
-        m.handle_timeout(Instant::from_millis(15_000)),
+        m.handle_timeout(Instant::from_millis(15_000), |_| {}),
         Some(Reason::Idle)
     );
 }
@@ -225,4 +226,89 @@ fn line_buffer_of_three_frames_one_byte_pieces() {
     };
     assert_eq!(out, b"x\r\r\n");
     assert_eq!(lines, owned(&[("x", true), ("\r", false)]));
+}
+
+fn flushing(max_line: usize, flush_ms: u64) -> Machine<Buf> {
+    let config = Config {
+        max_line,
+        idle_timeout: Some(Duration::from_secs(10)),
+        frame_lines: true,
+        flush_after: Some(Duration::from_millis(flush_ms)),
+    };
+    Machine::new(Instant::ZERO, &config, Buf::new(), Buf::new())
+}
+
+/// EchoClient.py's habit: messages without newline, each waiting for its echo, are logged
+/// one record each once the line has been idle `flush_after`.
+#[test]
+fn idle_unterminated_line_is_logged_as_it_stands() {
+    let mut m = flushing(4096, 500);
+    let mut lines = Vec::new();
+    let mut log = |l: Line<'_>| lines.push((l.bytes.to_vec(), l.partial));
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(10_000)));
+    m.handle_input(Instant::from_millis(100), b"Hi ", &mut log);
+    m.handle_input(Instant::from_millis(300), b"There", &mut log);
+    // The flush deadline counts from the last byte, and comes before the idle one.
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(800)));
+    assert_eq!(m.handle_timeout(Instant::from_millis(799), &mut log), None);
+    assert_eq!(m.handle_timeout(Instant::from_millis(800), &mut log), None);
+    // Flushed once; nothing waits, so only the idle deadline is left.
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(10_300)));
+    assert_eq!(m.handle_timeout(Instant::from_millis(900), &mut log), None);
+    m.handle_input(Instant::from_millis(1_000), b"Hello world!", &mut log);
+    m.handle_timeout(Instant::from_millis(1_500), &mut log);
+    m.handle_input(
+        Instant::from_millis(2_000),
+        b"tail
+",
+        &mut log,
+    );
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(12_000)));
+    assert_eq!(m.handle_close(&mut log).lines, 3);
+    assert_eq!(
+        lines,
+        owned(&[("Hi There", true), ("Hello world!", true), ("tail", false)])
+    );
+}
+
+/// A flush never closes the connection, and both deadlines expiring at once flush first.
+#[test]
+fn flush_and_idle_together_log_the_line_then_close() {
+    let mut m = flushing(4096, 20_000);
+    let mut lines = Vec::new();
+    m.handle_input(Instant::ZERO, b"abc", |_| {});
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(10_000)));
+    let verdict = m.handle_timeout(Instant::from_millis(30_000), |l| {
+        lines.push((l.bytes.to_vec(), l.partial))
+    });
+    assert_eq!(verdict, Some(Reason::Idle));
+    assert_eq!(lines, owned(&[("abc", true)]));
+    assert_eq!(m.handle_close(|_| panic!("flushed already")).lines, 1);
+}
+
+/// A held `\r` is flushed with its line; a `\n` after the flush then ends an empty line.
+#[test]
+fn flushed_carriage_return_stays_in_its_record() {
+    let mut m = flushing(4, 10);
+    let mut lines = Vec::new();
+    let mut log = |l: Line<'_>| lines.push((l.bytes.to_vec(), l.partial));
+    m.handle_input(Instant::ZERO, b"abcde\r", &mut log);
+    m.handle_timeout(Instant::from_millis(10), &mut log);
+    m.handle_input(Instant::from_millis(20), b"\n", &mut log);
+    assert_eq!(lines, owned(&[("abcd", true), ("e\r", true), ("", false)]));
+}
+
+/// Off (`0` on the command line) or when lines are not framed: no flush deadline at all.
+#[test]
+fn no_flush_deadline_when_off_or_not_framing() {
+    let mut m = machine(4096);
+    m.handle_input(Instant::ZERO, b"abc", |_| {});
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(10_000)));
+    let config = Config {
+        frame_lines: false,
+        ..Config::default()
+    };
+    let mut m: Machine<Buf> = Machine::new(Instant::ZERO, &config, Buf::new(), Buf::new());
+    m.handle_input(Instant::ZERO, b"abc", |_| {});
+    assert_eq!(m.poll_timeout(), Some(Instant::from_millis(300_000)));
 }

@@ -22,7 +22,7 @@ impl core::error::Error for CapacityError {}
 
 /// Bound on everything but the escaped strings: keys, punctuation, a timestamp, the longest
 /// level/event/reason names, nine u64 numbers and the newline (445 bytes, checked by a test).
-pub(super) const FIXED_MAX: usize = 448;
+pub(super) const FIXED_MAX: usize = 488;
 
 impl Record<'_> {
     /// Writes the record as one JSON object followed by `\n` into `out`; returns the length.
@@ -83,6 +83,7 @@ impl Record<'_> {
             refused_port,
             refused_rate,
             refused_busy,
+            console_dropped,
         }) = self.totals
         {
             w.number(b",\"conns\":", conns)?;
@@ -91,6 +92,7 @@ impl Record<'_> {
             w.number(b",\"refused_port\":", refused_port)?;
             w.number(b",\"refused_rate\":", refused_rate)?;
             w.number(b",\"refused_busy\":", refused_busy)?;
+            w.number(b",\"console_dropped\":", console_dropped)?;
         }
         w.raw(b"}\n")?;
         Ok(w.pos)
@@ -259,6 +261,7 @@ mod tests {
                 refused_port: 4,
                 refused_rate: 5,
                 refused_busy: 6,
+                console_dropped: 7,
             }),
             ..Record::new(ts(), Level::Trace, Event::Shutdown)
         };
@@ -267,12 +270,13 @@ mod tests {
         assert_eq!(v["conn"], u64::MAX);
         assert_eq!(v["reason"], "max_conns");
         assert_eq!(v["refused_busy"], 6);
+        assert_eq!(v["console_dropped"], 7);
         assert_eq!(v["level"], "TRACE");
     }
 
     /// Found by the property tests: `FIXED_MAX` was 400, but every field at its longest
     /// takes 445 bytes besides the strings, so a buffer sized by `max_formatted_len` could
-    /// be too small for a `shutdown` record with large totals.
+    /// be too small for a `shutdown` record with large totals (484 with `console_dropped`).
     #[test]
     fn fixed_max_covers_every_field_at_its_longest() {
         let r = Record {
@@ -294,12 +298,13 @@ mod tests {
                 refused_port: u64::MAX,
                 refused_rate: u64::MAX,
                 refused_busy: u64::MAX,
+                console_dropped: u64::MAX,
             }),
             ..Record::new(ts(), Level::Error, Event::Listening)
         };
         let mut buf = [0u8; 1024];
         let n = r.format(&mut buf).unwrap();
-        assert_eq!(n - 2, 445);
+        assert_eq!(n - 2, 484);
         assert!(n - 2 <= FIXED_MAX);
         assert!(n <= r.max_formatted_len());
     }

@@ -67,6 +67,9 @@ impl fmt::Display for Human<'_, '_> {
                         t.refused_rate,
                         t.refused_busy
                     )?;
+                    if t.console_dropped > 0 {
+                        write!(f, ", {} console lines dropped", t.console_dropped)?;
+                    }
                 }
                 if let (Some(i), Some(o)) = (r.bytes_in, r.bytes_out) {
                     write!(f, ", {i} bytes in, {o} bytes out")?;

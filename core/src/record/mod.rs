@@ -313,6 +313,9 @@ pub struct Totals {
     pub refused_rate: u64,
     /// Datagrams refused because the rate table was full, or too large.
     pub refused_busy: u64,
+    /// Console lines dropped because stdout was not being read (PRODUCT.md "server":
+    /// logging never stalls echo).
+    pub console_dropped: u64,
 }
 
 /// One log record. Strings and the message borrow from the caller (the runner's state, or

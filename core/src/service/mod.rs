@@ -14,7 +14,8 @@
 //!    logged): close the socket at once.
 //! 3. When a connection's socket is readable or writable, [`Service::pump`] with a
 //!    [`Stream`] over it; on [`Progress::Closed`] close the socket (the record is logged).
-//! 4. At [`Connection::deadline`], [`Service::timeout`].
+//! 4. At [`Connection::deadline`] (idle close, or `--flush-after` of an unterminated line),
+//!    [`Service::timeout`].
 //! 5. For each UDP datagram, [`Service::datagram`]; send the datagram back when it says so.
 //! 6. At the end, [`Service::shutdown`] with the connections still open.
 
@@ -363,14 +364,25 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         conns.into_iter().filter_map(Connection::deadline).min()
     }
 
-    /// Checks `conn`'s idle deadline at `now`; `Some(Progress::Closed(Idle))` when it was
-    /// closed (record written: close the socket).
+    /// Checks `conn`'s deadlines at `now`: an unterminated line idle past `--flush-after` is
+    /// logged as it stands (`partial`); `Some(Progress::Closed(Idle))` when the connection
+    /// was closed for idleness (record written: close the socket).
     pub fn timeout<B: Buffer>(
         &mut self,
         now: Instant,
         conn: &mut Connection<B>,
     ) -> Option<Progress> {
-        let reason = conn.machine.handle_timeout(now)?;
+        let Connection { id, peer, machine } = &mut *conn;
+        let log = &mut self.log;
+        let echoes = &mut self.counts.totals.echoes;
+        let reason = machine.handle_timeout(now, |line| {
+            *echoes += 1;
+            if log.enabled(Event::Echo.level()) {
+                let ts = log.timestamp(now);
+                let text = PeerText::new(peer);
+                log.write(&echo_record(ts, *id, text.as_str(), line));
+            }
+        })?;
         Some(self.close(now, conn, reason))
     }
 
@@ -423,7 +435,10 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         let r = Record {
             bytes_in: Some(self.counts.bytes_in),
             bytes_out: Some(self.counts.bytes_out),
-            totals: Some(self.counts.totals),
+            totals: Some(Totals {
+                console_dropped: self.log.dropped(),
+                ..self.counts.totals
+            }),
             ..Record::event(self.log.timestamp(now), Event::Shutdown)
         };
         self.log.write_always(&r);

@@ -25,6 +25,13 @@ pub trait Log {
     /// ([`Timestamp::from_unix_millis`] of `now`).
     fn timestamp(&mut self, now: Instant) -> Timestamp;
 
+    /// Records the sink dropped rather than wait for a slow reader (a console nobody
+    /// reads), for the `shutdown` record's `console_dropped`. A sink that never drops
+    /// (a file, a UART that blocks) keeps the default.
+    fn dropped(&mut self) -> u64 {
+        0
+    }
+
     /// Writes `record` if its level is enabled.
     #[inline]
     fn write(&mut self, record: &Record<'_>) {
@@ -46,6 +53,10 @@ impl<L: Log + ?Sized> Log for &mut L {
 
     fn timestamp(&mut self, now: Instant) -> Timestamp {
         (**self).timestamp(now)
+    }
+
+    fn dropped(&mut self) -> u64 {
+        (**self).dropped()
     }
 
     #[inline]

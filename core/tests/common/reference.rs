@@ -32,6 +32,26 @@ pub fn reference_lines(input: &[u8], max_line: usize) -> Vec<Logged> {
     out
 }
 
+/// [`reference_lines`] with flushes (`--flush-after`): at each offset in `flushes` the open
+/// line is logged as it stands (partial pieces) and the next bytes start a new line, so the
+/// log is the reference framing of each stretch between flushes, one after the other.
+pub fn reference_lines_flushed(input: &[u8], max_line: usize, flushes: &[usize]) -> Vec<Logged> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &at in flushes.iter().chain(Some(&input.len())) {
+        out.extend(reference_lines(&input[start..at], max_line));
+        start = at;
+    }
+    out
+}
+
+/// Whether a line is open at the end of `taken` since the last flush (`flushed_at`): some
+/// byte after the last `\n`. Only then does a flush deadline exist.
+pub fn line_open(taken: &[u8], flushed_at: usize) -> bool {
+    let since = &taken[flushed_at..];
+    since.last().is_some_and(|&b| b != b'\n')
+}
+
 /// Distinct UDP sources the models use: eight, so a table of 8 holds them all and one of 2
 /// does not.
 pub const SOURCES: u8 = 8;

@@ -1,6 +1,8 @@
 //! `echokit archive`: a server log (JSON Lines or the seed's legacy lines, detected per line)
 //! to CSV or JSON Lines, streaming, through a temporary file renamed into place at the end.
 //!
+//! - [`input`]: each input opened (stdin, a file, gzip detected by content); several
+//!   inputs are read one after the other as one log (rotated logs);
 //! - [`reader`]: the input in large chunks cut on record boundaries;
 //! - [`records`]: logical records in a chunk (legacy continuation lines joined);
 //! - [`pipeline`]: worker threads parse (echo-core) and encode chunks, results in order;
@@ -8,6 +10,7 @@
 //! - [`progress`], [`interrupt`]: the terminal's progress bar, and clean stops on signals.
 
 pub mod csv;
+pub mod input;
 #[cfg_attr(windows, path = "interrupt_windows.rs")]
 pub mod interrupt;
 pub mod json;
@@ -17,8 +20,7 @@ pub mod progress;
 pub mod reader;
 pub mod records;
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,8 +45,8 @@ pub enum Format {
 /// The archive command's settings (see PRODUCT.md "archive").
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The log; `-` is stdin.
-    pub input: PathBuf,
+    /// The logs, read in this order as one log; `-` is stdin.
+    pub inputs: Vec<PathBuf>,
     /// The archive; `-` is stdout (ignored for [`Format::Messages`]).
     pub output: PathBuf,
     pub format: Format,
@@ -106,10 +108,20 @@ enum Sink {
     },
 }
 
-/// Runs the archiver: reads `options.input` and writes the archive, or nothing on error.
+/// Runs the archiver: reads `options.inputs` and writes the archive, or nothing on error.
 pub fn run(options: &Options) -> Result<(), Error> {
     interrupt::install();
-    let (input, file_name, size) = open_input(&options.input)?;
+    // Every input is opened first, so a missing one fails before anything is written.
+    let mut inputs = Vec::with_capacity(options.inputs.len());
+    for path in &options.inputs {
+        inputs.push(input::open(path).map_err(|source| Error::Input {
+            path: path.display().to_string(),
+            source,
+        })?);
+    }
+    let size = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let all_names = names.join(", ");
     let to_stdout = options.format == Format::Messages || options.output == Path::new("-");
     let mut sink = if to_stdout {
         Sink::Stdout(io::stdout().lock())
@@ -140,47 +152,45 @@ pub fn run(options: &Options) -> Result<(), Error> {
     let mut progress = Progress::new(size);
     let mut totals = Totals::default();
     let stamp_check = options.add_timestamp && !options.force;
-    let result = pipeline::run(
-        input,
-        options.format,
-        options.skip_invalid,
-        |done: &Done| {
-            let had_ts = totals.first_ts.is_some();
-            totals.add(done, &file_name)?;
-            write(&mut sink, &done.out, &out_name)?;
-            // Fail early when the stamped name turns out to exist.
-            if let (Sink::File { target, .. }, Some(ts)) = (&sink, totals.first_ts) {
-                let path = output::stamped(target, &ts);
-                if stamp_check && !had_ts && path.symlink_metadata().is_ok() {
-                    return Err(CommitError::Exists(path).into());
+    let mut base = 0u64;
+    for input in inputs {
+        let file_name = input.name;
+        totals.start_file();
+        let mut read_here = 0;
+        let result = pipeline::run(
+            input.reader,
+            options.format,
+            options.skip_invalid,
+            |done: &Done| {
+                let had_ts = totals.first_ts.is_some();
+                totals.add(done, &file_name)?;
+                write(&mut sink, &done.out, &out_name)?;
+                // Fail early when the stamped name turns out to exist.
+                if let (Sink::File { target, .. }, Some(ts)) = (&sink, totals.first_ts) {
+                    let path = output::stamped(target, &ts);
+                    if stamp_check && !had_ts && path.symlink_metadata().is_ok() {
+                        return Err(CommitError::Exists(path).into());
+                    }
                 }
+                Ok(())
+            },
+            |read| {
+                read_here = read;
+                progress.update(base + read);
+            },
+        );
+        base += read_here;
+        match result {
+            Ok(()) => {}
+            Err(stop) => {
+                progress.finish();
+                return Err(stop_error(stop, file_name));
             }
-            Ok(())
-        },
-        |read| progress.update(read),
-    );
-    progress.finish();
-    match result {
-        Ok(()) => {}
-        Err(Stop::Handler(e)) => return Err(e),
-        Err(Stop::Read(source)) => {
-            return Err(Error::Input {
-                path: file_name,
-                source,
-            });
         }
-        Err(Stop::TooLong(line)) => {
-            return Err(Error::Malformed {
-                file: file_name,
-                line,
-                reason: format!(
-                    "record longer than {} MiB",
-                    reader::MAX_RECORD / (1024 * 1024)
-                ),
-            });
-        }
+        totals.warn_torn(&file_name);
     }
-    totals.warn(&file_name);
+    progress.finish();
+    totals.warn_skipped();
 
     let written = match sink {
         Sink::Stdout(mut out) => {
@@ -192,7 +202,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
                 (true, Some(ts)) => output::stamped(&target, &ts),
                 (true, None) => {
                     crate::exit::stderr_line(&format!(
-                        "echokit archive: warning: no records in {file_name}, so no timestamp \
+                        "echokit archive: warning: no records in {all_names}, so no timestamp \
                          for the name"
                     ));
                     target
@@ -217,24 +227,20 @@ pub fn run(options: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// The opened input, its name for messages, and its size when known.
-type Input = (Box<dyn Read + Send>, String, Option<u64>);
-
-fn open_input(path: &Path) -> Result<Input, Error> {
-    if path == Path::new("-") {
-        return Ok((Box::new(io::stdin()), "<stdin>".to_string(), None));
+/// The error for a pipeline that stopped while reading `file`.
+fn stop_error(stop: Stop<Error>, file: String) -> Error {
+    match stop {
+        Stop::Handler(e) => e,
+        Stop::Read(source) => Error::Input { path: file, source },
+        Stop::TooLong(line) => Error::Malformed {
+            file,
+            line,
+            reason: format!(
+                "record longer than {} MiB",
+                reader::MAX_RECORD / (1024 * 1024)
+            ),
+        },
     }
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| Error::Input {
-        path: name.clone(),
-        source,
-    })?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    Ok((Box::new(file), name, size))
 }
 
 fn write(sink: &mut Sink, bytes: &[u8], name: &str) -> Result<(), Error> {
@@ -262,15 +268,17 @@ fn write_error(source: io::Error, name: &str) -> Error {
     }
 }
 
-/// Counts over the whole input, and its absolute line numbers.
+/// Counts over all inputs, and the line numbers within the current one.
 #[derive(Default)]
 struct Totals {
     records: u64,
-    /// Lines in the chunks seen so far.
+    /// Lines of the current input in the chunks seen so far.
     lines: u64,
     first_ts: Option<Timestamp>,
     skipped: u64,
-    first_skipped: Option<(u64, String)>,
+    /// The first skipped line: its input, line and reason.
+    first_skipped: Option<(String, u64, String)>,
+    /// The current input's torn last line.
     torn: Option<(u64, String)>,
 }
 
@@ -287,7 +295,10 @@ impl Totals {
             });
         }
         if self.first_skipped.is_none() {
-            self.first_skipped = done.first_skipped.as_ref().map(line);
+            self.first_skipped = done.first_skipped.as_ref().map(|bad| {
+                let (line, reason) = line(bad);
+                (file.to_string(), line, reason)
+            });
         }
         if let Some(bad) = &done.torn {
             self.torn = Some(line(bad));
@@ -301,15 +312,25 @@ impl Totals {
         Ok(())
     }
 
-    /// Prints the warnings: a torn last line, skipped records.
-    fn warn(&self, file: &str) {
+    /// A new input starts: its lines count from 1.
+    fn start_file(&mut self) {
+        self.lines = 0;
+        self.torn = None;
+    }
+
+    /// Warns about the current input's torn last line.
+    fn warn_torn(&self, file: &str) {
         if let Some((line, reason)) = &self.torn {
             crate::exit::stderr_line(&format!(
                 "echokit archive: warning: {file}:{line}: last line is incomplete (torn \
                  write?), left out: {reason}"
             ));
         }
-        if let Some((line, reason)) = &self.first_skipped {
+    }
+
+    /// Warns about the skipped records of all inputs.
+    fn warn_skipped(&self) {
+        if let Some((file, line, reason)) = &self.first_skipped {
             let s = if self.skipped == 1 { "" } else { "s" };
             crate::exit::stderr_line(&format!(
                 "echokit archive: warning: skipped {} invalid line{s} (first: {file}:{line}: \

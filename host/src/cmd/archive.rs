@@ -12,7 +12,9 @@ use crate::exit;
 /// `LogArchive.py` took them that way; the underscore spellings are its long names.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Server log to read (JSON Lines or legacy lines); `-` reads stdin.
+    /// Server log to read (JSON Lines or legacy lines, gzip detected by content); `-` reads
+    /// stdin. Repeatable: the files are read in the order given, as one log
+    /// (`-i app.log.2.gz -i app.log.1 -i app.log`).
     #[arg(
         short = 'i',
         long = "input-file",
@@ -20,7 +22,7 @@ pub struct Args {
         value_name = "FILE",
         default_value = "echo-server.log"
     )]
-    pub input_file: PathBuf,
+    pub input_file: Vec<PathBuf>,
 
     /// Archive to write; `-` writes stdout.
     #[arg(
@@ -104,7 +106,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Csv
     };
     let options = Options {
-        input: args.input_file,
+        inputs: args.input_file,
         output: args.output_file,
         format,
         add_timestamp: args.add_timestamp,

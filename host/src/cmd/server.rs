@@ -69,6 +69,15 @@ pub struct Args {
     /// Longest message kept in one log record; longer lines are logged in pieces.
     #[arg(long = "max-line", alias = "max_line", default_value_t = 4096)]
     pub max_line: usize,
+    /// Milliseconds an unterminated line may wait before it is logged as it stands
+    /// (partial); 0: only at newline, --max-line or close.
+    #[arg(
+        long = "flush-after",
+        alias = "flush_after",
+        default_value_t = 500,
+        value_name = "MS"
+    )]
+    pub flush_after: u64,
     /// Serve over smoltcp on this TAP interface instead of the OS stack.
     #[arg(long, value_name = "IFACE")]
     pub tap: Option<String>,
@@ -137,6 +146,8 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
                 max_line: args.max_line,
                 idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
                 frame_lines: true,
+                flush_after: (args.flush_after > 0)
+                    .then(|| Duration::from_millis(args.flush_after)),
             },
             max_conns,
             udp_rate: args.udp_rate,
@@ -177,13 +188,15 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
     };
     let service = new_service(config.service, sink);
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM");
+    let hangup = Arc::new(AtomicBool::new(false));
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM/SIGHUP");
             return exit::report("server", &e, exit::FAILED);
         }
     }
-    match smol_tap::run(opts, service, &stop) {
+    match smol_tap::run(opts, service, &stop, &hangup) {
         Ok(()) => ExitCode::from(exit::OK),
         // The TAP broke while serving; anything before that is the user's to fix.
         Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),

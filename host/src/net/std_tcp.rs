@@ -7,7 +7,7 @@
 //! Writable interest is registered only while bytes wait to be sent.
 //!
 //! Stopping: [`Stopper::stop`] (from any thread) or SIGINT/SIGTERM once
-//! [`Server::stop_on_signals`] was called; the loop then closes every connection through
+//! [`Server::stop_on_signals`] was called (which also makes SIGHUP reopen the log file); the loop then closes every connection through
 //! the driver (logging pending partial lines), writes `shutdown` and flushes the log.
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -391,6 +391,13 @@ impl Server {
                 if more {
                     self.again.push(key);
                 }
+                // An unterminated line brings its flush deadline (`--flush-after`), which
+                // may come before every idle deadline the last sweep saw.
+                if let Some(d) = entry.conn.deadline() {
+                    if self.next_sweep.is_none_or(|at| d < at) {
+                        self.next_sweep = Some(d);
+                    }
+                }
             }
             Progress::Closed(_) => {
                 // Closing the socket also removes it from epoll.
@@ -436,9 +443,10 @@ impl Server {
         now
     }
 
-    /// Closes idle connections and finds the next deadline. Deadlines only move later as
-    /// bytes flow and a new connection's is later than every existing one, so the earliest
-    /// deadline seen here is a safe time for the next sweep.
+    /// Closes idle connections, logs lines idle past `--flush-after`, and finds the next
+    /// deadline. Idle deadlines only move later as bytes flow and a new connection's is
+    /// later than every existing one; a flush deadline that comes earlier is noted by
+    /// [`Server::pump`]; so the earliest deadline seen here is a safe time for the next sweep.
     fn sweep(&mut self) {
         let mut next: Option<Instant> = None;
         let mut idle = Vec::new();
@@ -461,10 +469,14 @@ impl Server {
     }
 
     fn on_signal(&mut self) {
-        if let Some(s) = &mut self.signals {
-            s.drain();
+        let Some(s) = &mut self.signals else { return };
+        s.drain();
+        if s.take_hangup() {
+            self.service.log_mut().reopen();
         }
-        self.stop.stop();
+        if s.stop_asked() {
+            self.stop.stop();
+        }
     }
 
     /// Closes everything through the driver and writes `shutdown`.

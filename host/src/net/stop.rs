@@ -1,6 +1,7 @@
 //! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
-//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket). On Windows `Signals`
-//! is `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
+//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket); and SIGHUP, which
+//! reopens the log file (`logrotate`), through the same pipe. On Windows `Signals` is
+//! `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
 
 #[cfg(unix)]
 use std::io::{self, Read};
@@ -45,22 +46,33 @@ impl Stopper {
     }
 }
 
-/// SIGINT/SIGTERM as readiness: the handlers write to a socket pair the loop watches.
+/// SIGINT/SIGTERM/SIGHUP as readiness: the handlers set a flag, then write to a socket pair
+/// the loop watches.
 #[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct Signals {
     read: UnixStream,
     ids: Vec<signal_hook::SigId>,
+    /// SIGINT or SIGTERM arrived.
+    stop: Arc<AtomicBool>,
+    /// SIGHUP arrived since [`Signals::take_hangup`] last looked.
+    hangup: Arc<AtomicBool>,
 }
 
 #[cfg(unix)]
 impl Signals {
-    /// Routes SIGINT and SIGTERM to [`Signals::source`].
+    /// Routes SIGINT, SIGTERM and SIGHUP to [`Signals::source`].
     pub(crate) fn register() -> io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let (read, write) = StdUnixStream::pair()?;
         read.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let hangup = Arc::new(AtomicBool::new(false));
         let mut ids = Vec::new();
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
+            // The flag first: actions run in registration order, so the loop woken by the
+            // pipe finds it set.
+            ids.push(signal_hook::flag::register(signal, Arc::clone(flag))?);
             ids.push(signal_hook::low_level::pipe::register(
                 signal,
                 write.try_clone()?,
@@ -69,7 +81,19 @@ impl Signals {
         Ok(Signals {
             read: UnixStream::from_std(read),
             ids,
+            stop,
+            hangup,
         })
+    }
+
+    /// Whether SIGINT or SIGTERM arrived.
+    pub(crate) fn stop_asked(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether SIGHUP arrived since the last call.
+    pub(crate) fn take_hangup(&self) -> bool {
+        self.hangup.swap(false, Ordering::AcqRel)
     }
 
     /// The readable end to register with the poll.

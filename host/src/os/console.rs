@@ -147,6 +147,16 @@ impl Signals {
         let mut buf = [0u8; 64];
         while matches!(self.read.recv(&mut buf), Ok(n) if n > 0) {}
     }
+
+    /// Every console event asks the server to stop (the only events routed here).
+    pub(crate) fn stop_asked(&self) -> bool {
+        true
+    }
+
+    /// Windows has no SIGHUP: a log file is reopened only by restarting the server.
+    pub(crate) fn take_hangup(&self) -> bool {
+        false
+    }
 }
 
 impl Drop for Signals {

@@ -2,9 +2,12 @@
 //!
 //! Records are formatted by echo-core (the same bytes a device would emit) into in-memory
 //! buffers; the event loop calls [`LogSink::end_of_batch`] after each round of events, which
-//! writes the console out at once and the file when enough has gathered or a second has
-//! passed. So the echo path never waits on the disk, and [`LogSink::close`] loses nothing.
-//! A failing write prints one line on stderr and the server goes on echoing.
+//! hands the console lines to the console's writer thread (never waiting: lines it has no
+//! room for are dropped and counted, see [`super::console`]) and writes the file when
+//! enough has gathered or a second has passed. So the echo path never waits on the disk,
+//! and [`LogSink::close`] loses no file record. A failing write prints one line on stderr
+//! and the server goes on echoing. [`LogSink::reopen`] (SIGHUP) moves the file to a new
+//! one at its path, every earlier record written to the old one first.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -12,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
+
+use super::console::Console;
 
 /// Which outputs get records (`--log-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,8 @@ const FILE_FLUSH_BYTES: usize = 256 * 1024;
 const HIGH_WATER: usize = 1024 * 1024;
 /// Longest a record waits in memory before reaching the file.
 const FILE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Longest the shutdown waits for a console that is not being read.
+const CONSOLE_CLOSE_WAIT: Duration = Duration::from_millis(300);
 
 /// An output with its pending bytes and its failure state.
 #[derive(Debug)]
@@ -84,7 +91,8 @@ impl<W: Write> Output<W> {
 #[derive(Debug)]
 pub struct LogSink {
     level: Level,
-    console: Option<Output<io::Stdout>>,
+    /// The console and its lines of the current batch, not yet queued.
+    console: Option<(Console, Vec<u8>)>,
     file: Option<(PathBuf, Output<File>)>,
     last_file_flush: Instant,
     line: Vec<u8>,
@@ -102,7 +110,10 @@ impl LogSink {
                 Some((path.to_path_buf(), Output::new(f)))
             }
         };
-        let console = matches!(mode, Mode::Console | Mode::Both).then(|| Output::new(io::stdout()));
+        let console = match mode {
+            Mode::File => None,
+            Mode::Console | Mode::Both => Some((Console::stdout()?, Vec::with_capacity(64 * 1024))),
+        };
         Ok(LogSink {
             level,
             console,
@@ -129,12 +140,17 @@ impl LogSink {
     #[inline]
     pub fn write(&mut self, record: &Record<'_>) {
         if self.enabled(record.level) {
-            self.write_always(record);
+            self.write_record(record, false);
         }
     }
 
-    /// Writes `record` whatever the level.
+    /// Writes `record` whatever the level (and it may use the console's reserve, so a
+    /// `shutdown` record reaches a console that is dropping lines).
     pub fn write_always(&mut self, record: &Record<'_>) {
+        self.write_record(record, true);
+    }
+
+    fn write_record(&mut self, record: &Record<'_>, always: bool) {
         if let Some((_, out)) = &mut self.file {
             // Formatted into a scratch buffer that only grows: zero-filling room for the
             // worst case in `pending` for every record cost more than copying the result.
@@ -147,13 +163,24 @@ impl LogSink {
                 out.pending.extend_from_slice(&self.scratch[..n]);
             }
         }
-        if let Some(out) = &mut self.console {
-            self.line.clear();
-            // Writing to a Vec cannot fail.
-            let _ = writeln!(self.line, "{}", record.human());
-            out.pending.extend_from_slice(&self.line);
-            if out.pending.len() >= HIGH_WATER {
-                out.flush("the console");
+        if let Some((console, pending)) = &mut self.console {
+            if !always && console.is_full(pending.len()) {
+                // Stdout is not being read: drop (and count) without formatting, so an
+                // unread console costs the echo path next to nothing.
+                console.drop_line();
+            } else if always {
+                self.line.clear();
+                // Writing to a Vec cannot fail.
+                let _ = writeln!(self.line, "{}", record.human());
+                console.push(pending, false);
+                pending.clear();
+                console.push(&self.line, true);
+            } else {
+                let _ = writeln!(pending, "{}", record.human());
+                if pending.len() >= HIGH_WATER {
+                    console.push(pending, false);
+                    pending.clear();
+                }
             }
         }
         if let Some((path, out)) = &mut self.file {
@@ -164,12 +191,10 @@ impl LogSink {
         }
     }
 
-    /// Called after each round of events: the console is written now, the file when
-    /// enough is pending or a second has passed.
+    /// Called after each round of events: the console lines are queued now, the file is
+    /// written when enough is pending or a second has passed.
     pub fn end_of_batch(&mut self) {
-        if let Some(out) = &mut self.console {
-            out.flush("the console");
-        }
+        self.queue_console();
         if let Some((path, out)) = &mut self.file {
             let due = self.last_file_flush.elapsed() >= FILE_FLUSH_EVERY;
             if out.pending.len() >= FILE_FLUSH_BYTES || (due && !out.pending.is_empty()) {
@@ -179,11 +204,45 @@ impl LogSink {
         }
     }
 
-    /// Writes everything pending to every output now.
-    pub fn flush(&mut self) {
-        if let Some(out) = &mut self.console {
-            out.flush("the console");
+    /// Hands the batch's console lines to the console writer (never waits).
+    fn queue_console(&mut self) {
+        if let Some((console, pending)) = &mut self.console {
+            console.push(pending, false);
+            pending.clear();
         }
+    }
+
+    /// Console lines dropped so far because stdout was not taking them (the batch's lines
+    /// are queued first, so the count includes them).
+    pub fn console_dropped(&mut self) -> u64 {
+        self.queue_console();
+        self.console.as_ref().map_or(0, |(c, _)| c.dropped())
+    }
+
+    /// SIGHUP: writes every pending record to the current file, then opens the file at its
+    /// path again (created if it was moved away, as `logrotate` does) and writes there from
+    /// now on. If that fails, one line on stderr and records keep going to the old file.
+    pub fn reopen(&mut self) {
+        let Some((path, out)) = &mut self.file else {
+            return;
+        };
+        out.flush(&format!("log file {}", path.display()));
+        self.last_file_flush = Instant::now();
+        match OpenOptions::new().create(true).append(true).open(&*path) {
+            Ok(f) => {
+                out.writer = f;
+                out.failing = false;
+            }
+            Err(e) => crate::exit::stderr_line(&format!(
+                "echokit server: error: cannot reopen log file {}: {e}; logging goes on to the old file",
+                path.display()
+            )),
+        }
+    }
+
+    /// Writes everything pending to every output now (the console: queued for its writer).
+    pub fn flush(&mut self) {
+        self.queue_console();
         if let Some((path, out)) = &mut self.file {
             out.flush(&format!("log file {}", path.display()));
             self.last_file_flush = Instant::now();
@@ -200,16 +259,17 @@ impl LogSink {
         }
     }
 
-    /// Writes everything out (shutdown). Returns how many records were lost to write errors.
+    /// Writes everything out (shutdown; the console gets a bounded wait, so a stdout that
+    /// is not read cannot hold the exit). Returns how many records were lost to write errors.
     pub fn close(&mut self) -> u64 {
         let mut lost = 0;
-        if let Some(out) = &mut self.console {
-            out.flush("the console");
-            lost += out.lost;
-        }
         if let Some((path, out)) = &mut self.file {
             out.flush(&format!("log file {}", path.display()));
             lost += out.lost;
+        }
+        self.queue_console();
+        if let Some((console, _)) = &mut self.console {
+            lost += console.close(CONSOLE_CLOSE_WAIT);
         }
         lost
     }

@@ -3,5 +3,6 @@
 pub mod buffer;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod limits;
 pub mod log;

@@ -165,16 +165,17 @@ struct Fields<'a> {
     reason: Option<Option<Reason>>,
     bytes_in: Option<Option<u64>>,
     bytes_out: Option<Option<u64>>,
-    totals: [Option<Option<u64>>; 6],
+    totals: [Option<Option<u64>>; 7],
 }
 
-const TOTAL_KEYS: [&str; 6] = [
+const TOTAL_KEYS: [&str; 7] = [
     "conns",
     "rejected",
     "echoes",
     "refused_port",
     "refused_rate",
     "refused_busy",
+    "console_dropped",
 ];
 
 /// Stores `value` in `slot`, refusing a second value for the same key.
@@ -302,6 +303,7 @@ impl<'a> Parser<'a> {
                 refused_port: v(3),
                 refused_rate: v(4),
                 refused_busy: v(5),
+                console_dropped: v(6),
             })
         } else {
             None

@@ -195,19 +195,18 @@ impl Device for TapDevice {
             ..
         } = self;
         match file.read(rx) {
-            // Every frame starts with the vnet header; nothing shorter is a frame.
-            Ok(n) if n <= VNET_HDR => None,
-            Ok(n) => Some((
-                RxToken {
-                    frame: &rx[VNET_HDR..n],
-                },
-                TxToken {
-                    file,
-                    buf: tx,
-                    out,
-                    error,
-                },
-            )),
+            Ok(n) => {
+                let frame = frame_after_vnet_hdr(&mut rx[..n])?;
+                Some((
+                    RxToken { frame },
+                    TxToken {
+                        file,
+                        buf: tx,
+                        out,
+                        error,
+                    },
+                ))
+            }
             Err(e) if transient(&e) => None,
             Err(e) => {
                 error.get_or_insert(e);
@@ -273,6 +272,18 @@ impl phy::TxToken for TxToken<'_> {
         });
         result
     }
+}
+
+/// The Ethernet frame in what one `read` returned: the kernel puts a `virtio_net_hdr` before
+/// each frame (`IFF_VNET_HDR`). Its fields need no reading here: with the offloads asked
+/// for, they only say that checksums may be partial, which smoltcp is told to accept (see
+/// [`TapDevice::capabilities`]). `None` when the read cannot hold a header and an Ethernet
+/// header (the kernel sent something else; it is dropped).
+pub(crate) fn frame_after_vnet_hdr(read: &mut [u8]) -> Option<&mut [u8]> {
+    if read.len() < VNET_HDR + ETHERNET_HEADER {
+        return None;
+    }
+    Some(&mut read[VNET_HDR..])
 }
 
 /// Writes one `virtio_net_hdr` + frame; keeps the first hard error.
@@ -357,6 +368,22 @@ fn ifreq_int(iface: &str, request: libc::c_ulong) -> io::Result<libc::c_int> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_starts_after_the_vnet_header_and_short_reads_are_dropped() {
+        let mut read: Vec<u8> = (0..80).collect();
+        let frame = frame_after_vnet_hdr(&mut read).unwrap();
+        assert_eq!(frame.len(), 70);
+        assert_eq!(frame[0], 10);
+        for n in [0, 1, VNET_HDR, VNET_HDR + ETHERNET_HEADER - 1] {
+            assert!(frame_after_vnet_hdr(&mut read[..n]).is_none(), "{n} bytes");
+        }
+        let mut min = vec![0u8; VNET_HDR + ETHERNET_HEADER];
+        assert_eq!(
+            frame_after_vnet_hdr(&mut min).unwrap().len(),
+            ETHERNET_HEADER
+        );
+    }
 
     #[test]
     fn interface_names_are_checked_before_the_kernel_sees_them() {

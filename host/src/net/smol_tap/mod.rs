@@ -8,7 +8,12 @@
 //! log flush or [`echo_core::smoltcp::MAX_WAIT`].
 
 mod device;
-mod offload;
+// Public for the `tap_offload` fuzz target (frames in, no panic, same segments out).
+#[doc(hidden)]
+pub mod offload;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod offload_check;
 mod stack;
 
 use std::fs::File;
@@ -56,8 +61,14 @@ pub struct TapOptions {
 }
 
 /// Serves on the TAP until `shutdown` is set, then closes every connection, logs
-/// `shutdown` and returns. Open errors ([`OpenError`]) name their cause.
-pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> anyhow::Result<()> {
+/// `shutdown` and returns; each time `hangup` is set (SIGHUP) the log file is reopened.
+/// Open errors ([`OpenError`]) name their cause.
+pub fn run(
+    opts: TapOptions,
+    mut service: Service,
+    shutdown: &AtomicBool,
+    hangup: &AtomicBool,
+) -> anyhow::Result<()> {
     let tap = TapDevice::open(&opts.iface)?;
     let fd = tap.as_raw_fd();
     let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
@@ -84,6 +95,9 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     service.log_mut().flush();
     let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
+        if hangup.swap(false, Ordering::Relaxed) {
+            service.log_mut().reopen();
+        }
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
         device.get_mut().flush();

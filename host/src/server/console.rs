@@ -1,0 +1,319 @@
+//! The console output that never blocks the event loop (PRODUCT.md "server": logging
+//! never stalls echo).
+//!
+//! A writer thread owns stdout; the loop hands it whole lines through a bounded queue and
+//! never waits for it. When stdout is not being read (a full pipe, a terminal paused with
+//! Ctrl-S) the queue fills, and the lines that do not fit are dropped and counted; the first
+//! line queued after a drop is a notice saying how many were dropped. Portable (no
+//! `O_NONBLOCK` on a stdout the parent shell may share), and the shutdown waits a bounded
+//! time for the writer, so a stuck stdout cannot hold the exit.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes of lines queued for the writer; beyond this, lines are dropped.
+pub const QUEUE_BYTES: usize = 256 * 1024;
+/// Extra room only the records written at every level (`listening`, `shutdown`) and the drop
+/// notices may use, so a full queue still takes the `shutdown` record.
+const RESERVE_BYTES: usize = 16 * 1024;
+
+/// What the loop and the writer thread share.
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// The writer holds bytes it took and has not finished writing.
+    writing: bool,
+    /// No more lines will come: the writer ends once the queue is empty.
+    closed: bool,
+    /// Lines lost to stdout write errors (reported once on stderr by the writer).
+    lost: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Lines were queued, or the console was closed.
+    filled: Condvar,
+    /// The writer finished a write.
+    written: Condvar,
+    /// `queue.bytes.len()`, readable without the lock.
+    queued: AtomicUsize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The writer thread does no work under the lock that could panic.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The console output: queue lines with [`Console::push`], drain with [`Console::close`].
+#[derive(Debug)]
+pub struct Console {
+    shared: Arc<Shared>,
+    writer: Option<thread::JoinHandle<()>>,
+    /// Lines dropped in all.
+    dropped: u64,
+    /// Lines dropped since the last notice was queued.
+    unreported: u64,
+}
+
+impl Console {
+    /// A console writing to stdout from its own thread.
+    pub fn stdout() -> io::Result<Console> {
+        Console::new(io::stdout())
+    }
+
+    /// A console writing to `out` from its own thread.
+    pub fn new<W: Write + Send + 'static>(out: W) -> io::Result<Console> {
+        let shared = Arc::new(Shared::default());
+        let for_writer = Arc::clone(&shared);
+        let writer = thread::Builder::new()
+            .name("echokit-console".into())
+            .spawn(move || write_loop(&for_writer, out))?;
+        Ok(Console {
+            shared,
+            writer: Some(writer),
+            dropped: 0,
+            unreported: 0,
+        })
+    }
+
+    /// Queues the whole lines of `lines` (each ending in `\n`) that fit, drops and counts
+    /// the rest. `always`: may use the reserve (records written at every level). Never
+    /// waits for the writer.
+    pub fn push(&mut self, lines: &[u8], always: bool) {
+        if lines.is_empty() {
+            return;
+        }
+        let limit = QUEUE_BYTES + if always { RESERVE_BYTES } else { 0 };
+        let mut q = self.shared.lock();
+        let room = limit.saturating_sub(q.bytes.len());
+        let first = memchr::memchr(b'\n', lines).map_or(lines.len(), |nl| nl + 1);
+        if self.unreported > 0 && first <= room {
+            // The console takes lines again: the notice goes first, beyond the limit (it is
+            // short, and queued only when the queue had room for a line).
+            let notice = format!(
+                "echokit server: {} console lines dropped (stdout was not being read)\n",
+                self.unreported
+            );
+            q.bytes.extend_from_slice(notice.as_bytes());
+            self.unreported = 0;
+        }
+        let fits = if lines.len() <= room {
+            lines.len()
+        } else {
+            // Up to the last line end within the room.
+            memchr::memrchr(b'\n', &lines[..room]).map_or(0, |nl| nl + 1)
+        };
+        q.bytes.extend_from_slice(&lines[..fits]);
+        self.shared.queued.store(q.bytes.len(), Ordering::Relaxed);
+        drop(q);
+        if fits > 0 {
+            self.shared.filled.notify_one();
+        }
+        let dropped = memchr::memchr_iter(b'\n', &lines[fits..]).count() as u64;
+        self.dropped += dropped;
+        self.unreported += dropped;
+    }
+
+    /// Whether the queue is full even without `pending` more bytes: lines are being
+    /// dropped, so the caller may count a line as dropped ([`Console::drop_line`]) without
+    /// formatting it. Cheap (no lock).
+    pub fn is_full(&self, pending: usize) -> bool {
+        self.shared.queued.load(Ordering::Relaxed) + pending >= QUEUE_BYTES
+    }
+
+    /// Counts a line dropped without being queued (see [`Console::is_full`]).
+    pub fn drop_line(&mut self) {
+        self.dropped += 1;
+        self.unreported += 1;
+    }
+
+    /// Lines dropped so far because the console was not taking them.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Stops taking lines and waits at most `wait` for the writer to write what is queued.
+    /// Returns the lines lost to stdout write errors.
+    pub fn close(&mut self, wait: Duration) -> u64 {
+        let deadline = Instant::now() + wait;
+        let mut q = self.shared.lock();
+        q.closed = true;
+        self.shared.filled.notify_one();
+        while !q.bytes.is_empty() || q.writing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // Stdout is stuck: leave the writer blocked; the process exits anyway.
+                return q.lost;
+            }
+            q = self
+                .shared
+                .written
+                .wait_timeout(q, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let lost = q.lost;
+        drop(q);
+        if let Some(writer) = self.writer.take() {
+            // The queue is empty and closed: the writer is ending.
+            let _ = writer.join();
+        }
+        lost
+    }
+}
+
+/// The writer thread: takes everything queued, writes it, repeats until closed and empty.
+fn write_loop<W: Write>(shared: &Shared, mut out: W) {
+    let mut batch = Vec::new();
+    let mut failing = false;
+    loop {
+        {
+            let mut q = shared.lock();
+            q.writing = false;
+            shared.written.notify_all();
+            while q.bytes.is_empty() && !q.closed {
+                q = shared
+                    .filled
+                    .wait(q)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if q.bytes.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut q.bytes, &mut batch);
+            shared.queued.store(0, Ordering::Relaxed);
+            q.writing = true;
+        }
+        let result = out.write_all(&batch).and_then(|()| out.flush());
+        match result {
+            Ok(()) => failing = false,
+            Err(e) => {
+                let lines = memchr::memchr_iter(b'\n', &batch).count() as u64;
+                shared.lock().lost += lines;
+                if !failing {
+                    crate::exit::stderr_line(&format!(
+                        "echokit server: error: writing the console: {e}; echo goes on, records are being lost"
+                    ));
+                    failing = true;
+                }
+            }
+        }
+        batch.clear();
+        if batch.capacity() > 2 * QUEUE_BYTES {
+            batch.shrink_to(QUEUE_BYTES);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A writer that blocks until the test lets it go, like a pipe nobody reads.
+    struct Gate {
+        open: mpsc::Receiver<()>,
+        entered: mpsc::Sender<()>,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let _ = self.entered.send(());
+            // Blocks until opened (a closed channel means open for good).
+            let _ = self.open.recv();
+            self.out.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(i: usize) -> Vec<u8> {
+        format!("{i:0>99}\n").into_bytes()
+    }
+
+    #[test]
+    fn a_stuck_writer_never_blocks_and_drops_are_counted_exactly() {
+        let (open, gate) = mpsc::channel();
+        let (entered, writing) = mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut console = Console::new(Gate {
+            open: gate,
+            entered,
+            out: Arc::clone(&out),
+        })
+        .unwrap();
+        // The writer takes the first line and blocks on it, like a full pipe.
+        console.push(&line(0), false);
+        writing.recv().unwrap();
+        let started = Instant::now();
+        let sent = 20_000;
+        for i in 1..sent {
+            console.push(&line(i), false);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "push waited");
+        let dropped = console.dropped();
+        assert!(dropped > 0, "a stuck console must drop");
+        // Let the writer go, then one more line: the notice comes first.
+        drop(open);
+        console.push(b"last\n", true);
+        assert_eq!(console.close(Duration::from_secs(10)), 0);
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let notices: Vec<&str> = text.lines().filter(|l| l.contains("dropped")).collect();
+        let written = text.lines().count() - notices.len();
+        assert_eq!(written as u64 + dropped, sent as u64 + 1);
+        assert_eq!(
+            notices,
+            [format!(
+                "echokit server: {dropped} console lines dropped (stdout was not being read)"
+            )]
+        );
+        assert!(text.ends_with("dropped (stdout was not being read)\nlast\n"));
+    }
+
+    #[test]
+    fn close_gives_up_on_a_stuck_writer_within_the_wait() {
+        let (_open, gate) = mpsc::channel::<()>();
+        let mut console = Console::new(Gate {
+            open: gate,
+            entered: mpsc::channel().0,
+            out: Arc::default(),
+        })
+        .unwrap();
+        console.push(b"one\n", false);
+        let started = Instant::now();
+        console.close(Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn lines_are_never_torn() {
+        let (open, gate) = mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut console = Console::new(Gate {
+            open: gate,
+            entered: mpsc::channel().0,
+            out: Arc::clone(&out),
+        })
+        .unwrap();
+        let batch: Vec<u8> = (0..5_000).flat_map(line).collect();
+        console.push(&batch, false);
+        console.push(&batch, false);
+        drop(open);
+        console.close(Duration::from_secs(10));
+        let text = out.lock().unwrap().clone();
+        let text = String::from_utf8(text).unwrap();
+        for l in text.lines().filter(|l| !l.contains("dropped")) {
+            assert_eq!(l.len(), 99, "{l:?}");
+        }
+    }
+}
