@@ -61,8 +61,16 @@ impl Default for Config {
     }
 }
 
-/// `flush_after_ms` meaning "never".
-const FLUSH_OFF: u64 = u64::MAX;
+/// `idle_timeout_ms` or `flush_after_ms` meaning "never".
+const NEVER: u64 = u64::MAX;
+
+/// A deadline setting in milliseconds, [`NEVER`] for `None` (8 bytes instead of 16 per
+/// connection: a million idle connections each keep one machine).
+fn millis_or_never(d: Option<Duration>) -> u64 {
+    d.map_or(NEVER, |d| {
+        u64::try_from(d.as_millis()).map_or(NEVER - 1, |ms| ms.min(NEVER - 1))
+    })
+}
 
 /// What a connection moved, for its `closed` record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,9 +91,9 @@ pub struct Machine<B: Buffer> {
     line: B,
     max_line: usize,
     frame_lines: bool,
-    idle_timeout: Option<Duration>,
-    /// `config.flush_after` in milliseconds, [`FLUSH_OFF`] for `None` (keeps the machine
-    /// within two cache lines).
+    /// `config.idle_timeout` in milliseconds, [`NEVER`] for `None`.
+    idle_timeout_ms: u64,
+    /// `config.flush_after` in milliseconds, [`NEVER`] for `None`.
     flush_after_ms: u64,
     last_activity: Instant,
     /// When the last byte was received (the flush deadline counts from it).
@@ -110,10 +118,8 @@ impl<B: Buffer> Machine<B> {
             line,
             max_line,
             frame_lines,
-            idle_timeout: config.idle_timeout,
-            flush_after_ms: config.flush_after.map_or(FLUSH_OFF, |d| {
-                u64::try_from(d.as_millis()).map_or(FLUSH_OFF - 1, |ms| ms.min(FLUSH_OFF - 1))
-            }),
+            idle_timeout_ms: millis_or_never(config.idle_timeout),
+            flush_after_ms: millis_or_never(config.flush_after),
             last_activity: now,
             last_input: now,
             stats: Stats::default(),
@@ -210,14 +216,19 @@ impl<B: Buffer> Machine<B> {
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
-        self.idle_timeout
-            .map(|t| self.last_activity.saturating_add(t))
+        (self.idle_timeout_ms != NEVER).then(|| {
+            Instant::from_millis(
+                self.last_activity
+                    .millis()
+                    .saturating_add(self.idle_timeout_ms),
+            )
+        })
     }
 
     /// When the unterminated line is due to be logged as it stands (`None`: no line waits,
     /// or flushing is off).
     fn flush_deadline(&self) -> Option<Instant> {
-        if !self.frame_lines || self.line.is_empty() || self.flush_after_ms == FLUSH_OFF {
+        if !self.frame_lines || self.line.is_empty() || self.flush_after_ms == NEVER {
             return None;
         }
         Some(Instant::from_millis(
