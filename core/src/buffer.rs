@@ -43,6 +43,20 @@ pub trait Buffer {
     }
 }
 
+/// A [`Buffer`] a server can make for each new connection (see
+/// [`crate::service::Service::accept`]).
+pub trait NewBuffer: Buffer {
+    /// An empty buffer of at most `capacity` bytes. A fixed-size buffer ignores the request
+    /// and keeps its own capacity (the machine fits its longest line to what it gets).
+    fn with_capacity(capacity: usize) -> Self;
+}
+
+impl<const N: usize> NewBuffer for heapless::Vec<u8, N> {
+    fn with_capacity(_capacity: usize) -> Self {
+        heapless::Vec::new()
+    }
+}
+
 impl<const N: usize> Buffer for heapless::Vec<u8, N> {
     fn as_slice(&self) -> &[u8] {
         self

@@ -28,6 +28,9 @@ pub mod buffer;
 pub mod echo;
 pub mod io;
 pub mod record;
+pub mod service;
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp;
 pub mod time;
 pub mod udp;
 

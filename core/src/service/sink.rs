@@ -1,0 +1,136 @@
+//! What the service needs from its runner besides sockets: where records go, what time it
+//! is on the wall, and which datagrams to answer.
+
+use core::fmt;
+use core::net::SocketAddr;
+
+use crate::record::{Level, Record};
+use crate::time::{Instant, Timestamp};
+use crate::udp::{self, Verdict};
+
+/// Where the service's records go (a file and a console on a PC, a UART on a device).
+///
+/// The sink decides the level threshold and the wall clock: the service asks
+/// [`Log::enabled`] before it builds a record it might not need, and stamps records with
+/// [`Log::timestamp`] of the runner's monotonic `now`.
+pub trait Log {
+    /// Whether a record at `level` is written (`listening` and `shutdown` always are).
+    fn enabled(&self, level: Level) -> bool;
+
+    /// Writes `record` whatever its level.
+    fn write_always(&mut self, record: &Record<'_>);
+
+    /// The wall-clock time of a record made at `now`. A PC answers real UTC; a device
+    /// without a wall clock counts from boot as if boot were 1970-01-01T00:00:00.000Z
+    /// ([`Timestamp::from_unix_millis`] of `now`).
+    fn timestamp(&mut self, now: Instant) -> Timestamp;
+
+    /// Writes `record` if its level is enabled.
+    #[inline]
+    fn write(&mut self, record: &Record<'_>) {
+        if self.enabled(record.level) {
+            self.write_always(record);
+        }
+    }
+}
+
+impl<L: Log + ?Sized> Log for &mut L {
+    #[inline]
+    fn enabled(&self, level: Level) -> bool {
+        (**self).enabled(level)
+    }
+
+    fn write_always(&mut self, record: &Record<'_>) {
+        (**self).write_always(record);
+    }
+
+    fn timestamp(&mut self, now: Instant) -> Timestamp {
+        (**self).timestamp(now)
+    }
+
+    #[inline]
+    fn write(&mut self, record: &Record<'_>) {
+        (**self).write(record);
+    }
+}
+
+/// Which UDP datagrams get an answer: [`udp::Policy`], owned or lent.
+pub trait UdpPolicy {
+    /// Decides on a datagram of `size` bytes from `source` at `now` (see [`udp::Policy::check`]).
+    fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict;
+}
+
+impl<const N: usize> UdpPolicy for udp::Policy<N> {
+    fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict {
+        udp::Policy::check(self, now, source, size)
+    }
+}
+
+impl<P: UdpPolicy + ?Sized> UdpPolicy for &mut P {
+    fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict {
+        (**self).check(now, source, size)
+    }
+}
+
+/// A peer address as text for a record, formatted on the stack (the core keeps addresses,
+/// not strings: 32 bytes per connection instead of a heap string).
+pub(super) struct PeerText {
+    buf: [u8; PeerText::MAX],
+    len: usize,
+}
+
+impl PeerText {
+    /// `[` + the longest IPv6 text (45) + `%` + a 10-digit scope + `]:65535`.
+    const MAX: usize = 1 + 45 + 11 + 7;
+
+    pub(super) fn new(addr: &SocketAddr) -> Self {
+        let mut text = PeerText {
+            buf: [0; PeerText::MAX],
+            len: 0,
+        };
+        // Cannot fail: MAX is the longest form a socket address takes.
+        let _ = fmt::write(&mut text, format_args!("{addr}"));
+        text
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        // Only whole `str`s are ever appended, so this cannot fail.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for PeerText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn peer_text_is_the_display_form_even_at_its_longest() {
+        let longest = SocketAddr::V6(core::net::SocketAddrV6::new(
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+                .parse()
+                .unwrap(),
+            65535,
+            0,
+            u32::MAX,
+        ));
+        for addr in [
+            longest,
+            SocketAddr::from(([127, 0, 0, 1], 50512)),
+            SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 7)),
+        ] {
+            assert_eq!(PeerText::new(&addr).as_str(), addr.to_string());
+        }
+    }
+}
