@@ -26,41 +26,38 @@ pub const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0xec, 0x40, 0x01];
 /// Core clock (QEMU's SYSCLK for the MPS2 boards).
 const CORE_HZ: u32 = 25_000_000;
 
-/// The board's devices, brought up.
-pub struct Board {
-    /// The Ethernet controller, a `smoltcp::phy::Device`.
-    pub nic: Nic,
-    /// The log's serial port.
-    pub uart: Uart,
+/// Takes the core peripherals and brings up the clock, the UART and the NIC. Call once.
+/// A NIC that does not come up is an error returned with the UART, to report it on.
+pub fn init() -> Result<(Nic, Uart), (Uart, lan9118::InitError)> {
+    let Some(core) = cortex_m::Peripherals::take() else {
+        // Only reachable by a second call: nothing sensible to do but stop here.
+        panic!("board::init called twice");
+    };
+    clock::start(core.SYST, CORE_HZ);
+    let uart = Uart::init(CORE_HZ);
+    match nic::init(MAC) {
+        Ok(nic) => Ok((nic, uart)),
+        Err(e) => Err((uart, e)),
+    }
 }
 
-impl Board {
-    /// Takes the core peripherals and brings up the clock, the UART and the NIC. Call once.
-    /// A NIC that does not come up is an error returned with the UART, to report it on.
-    pub fn init() -> Result<Self, (Uart, lan9118::InitError)> {
-        let Some(core) = cortex_m::Peripherals::take() else {
-            // Only reachable by a second call: nothing sensible to do but stop here.
-            panic!("Board::init called twice");
-        };
-        clock::start(core.SYST, CORE_HZ);
-        let uart = Uart::init(CORE_HZ);
-        match nic::init(MAC) {
-            Ok(nic) => Ok(Board { nic, uart }),
-            Err(e) => Err((uart, e)),
-        }
-    }
+/// Sleeps until a frame arrives or the next clock tick (1 ms), whichever is first, then
+/// clears the NIC's receive interrupt before the caller drains the FIFO.
+pub fn sleep(nic: &mut Nic) {
+    cortex_m::interrupt::free(|_| {
+        // With interrupts masked, WFI still wakes on a pending one (and returns at once if
+        // one is already pending), so a frame that came after the last poll is not slept
+        // through; the handler runs when the mask lifts.
+        // Safety: unmasking the NIC's interrupt; its handler only masks it again.
+        unsafe { NVIC::unmask(nic::EthIrq) };
+        cortex_m::asm::wfi();
+    });
+    nic.ack_interrupt();
+}
 
-    /// Sleeps until a frame arrives or the next clock tick (1 ms), whichever is first.
-    /// Clears the NIC's receive interrupt on waking, before the caller drains the FIFO.
-    pub fn wait_for_work(&mut self) {
-        cortex_m::interrupt::free(|_| {
-            // With interrupts masked, WFI still wakes on a pending one (and returns at once
-            // if one is already pending), so a frame that came after the last poll is not
-            // slept through; the handler runs when the mask lifts.
-            // Safety: unmasking the NIC's interrupt; its handler only masks it again.
-            unsafe { NVIC::unmask(nic::EthIrq) };
-            cortex_m::asm::wfi();
-        });
-        self.nic.ack_interrupt();
+/// Stops the core for good (after a fatal error has been written).
+pub fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
     }
 }
