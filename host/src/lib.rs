@@ -2,8 +2,9 @@
 //!
 //! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`), each owning its
 //!   arguments.
-//! - [`server`], [`net`], [`driver`]: the echo server: one driver loop over `echo-core`,
-//!   two transports (std sockets through mio, smoltcp on a TAP).
+//! - [`server`], [`net`], [`driver`]: the echo server: echo-core's service (through the
+//!   std adapter [`driver`]) over two transports (std sockets through mio, echo-core's
+//!   smoltcp runner on a TAP).
 //! - [`client`]: the client's modes (interactive, piped, one-shot, ping; TCP and UDP).
 //! - [`archive`]: log to CSV / JSON Lines.
 

@@ -10,11 +10,10 @@ use anyhow::anyhow;
 use echo_core::echo;
 use echo_core::record::Level;
 
-use crate::driver::{Service, Settings};
+use crate::driver::{Settings, new_service};
 use crate::exit;
 use crate::net::smol_tap::{self, TapOptions};
 use crate::net::std_tcp::Server;
-use crate::server::clock::Clock;
 use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
 use crate::server::limits;
 use crate::server::log::{LogSink, Mode};
@@ -159,7 +158,7 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
             return exit::report("server", &e, exit::USAGE);
         }
     };
-    let service = Service::new(config.service, sink, Clock::start());
+    let service = new_service(config.service, sink);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {

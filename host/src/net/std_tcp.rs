@@ -20,7 +20,9 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::driver::{Connection, Progress, Service, Stream};
+use crate::driver::{
+    Connection, Progress, Service, Stream, StreamError, new_service, stream_error,
+};
 use crate::net::stop::Signals;
 pub use crate::net::stop::Stopper;
 use crate::net::timer::Timer;
@@ -94,17 +96,17 @@ struct Socket<'a> {
 }
 
 impl Stream for Socket<'_> {
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
         if self.drained {
-            return Err(ErrorKind::WouldBlock.into());
+            return Err(StreamError::WouldBlock);
         }
-        let n = self.stream.read(buf)?;
+        let n = self.stream.read(buf).map_err(|e| stream_error(&e))?;
         self.drained = n < buf.len() && !self.read_all;
         Ok(n)
     }
 
-    fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.stream.write(data)
+    fn send(&mut self, data: &[u8]) -> Result<usize, StreamError> {
+        self.stream.write(data).map_err(|e| stream_error(&e))
     }
 }
 
@@ -117,6 +119,8 @@ pub struct Server {
     udp_buf: Vec<u8>,
     udp_more: bool,
     service: Service,
+    /// The monotonic clock the service's deadlines are on.
+    clock: Clock,
     conns: Slab<Entry>,
     /// Connections to pump again without an event (their read budget ran out).
     again: Vec<usize>,
@@ -175,7 +179,7 @@ impl Server {
         }
         let stop = Stopper::new(Waker::new(poll.registry(), WAKER)?);
         let timer = Timer::new(poll.registry(), TIMER)?;
-        let service = Service::new(config.service.clone(), log, Clock::start());
+        let service = new_service(config.service.clone(), log);
         let presize = config.service.max_conns.min(PRESIZE_LIMIT);
         Ok(Server {
             poll,
@@ -188,6 +192,7 @@ impl Server {
             udp,
             udp_more: false,
             service,
+            clock: Clock::start(),
             conns: Slab::with_capacity(presize),
             again: Vec::new(),
             next_sweep: None,
@@ -225,13 +230,13 @@ impl Server {
     /// module docs). Announcing here, not in [`Server::bind`], means a script that signals
     /// the server as soon as it reads `listening` finds the signal handlers in place.
     pub fn run(mut self) -> io::Result<Summary> {
-        self.service.listening(self.local, Proto::Tcp);
+        let mut now = self.clock.now();
+        self.service.listening(now, self.local, Proto::Tcp);
         if self.udp.is_some() {
-            self.service.listening(self.local, Proto::Udp);
+            self.service.listening(now, self.local, Proto::Udp);
         }
-        self.service.flush_log();
+        self.service.log_mut().flush();
         let mut events = Events::with_capacity(1024);
-        let mut now = self.service.now();
         while !self.stop.is_stopped() {
             let timeout = self.poll_timeout(now);
             match self.poll.poll(&mut events, timeout) {
@@ -259,7 +264,7 @@ impl Server {
                 self.serve_udp();
             }
             now = self.housekeeping();
-            self.service.end_of_batch();
+            self.service.log_mut().end_of_batch();
         }
         Ok(self.shutdown())
     }
@@ -271,7 +276,7 @@ impl Server {
         if !self.again.is_empty() || self.udp_more {
             return Some(Duration::ZERO);
         }
-        let mut sleep = self.service.next_flush_in();
+        let mut sleep = self.service.log().next_flush_in();
         if let Some(at) = self.accept_paused_until {
             let until = Duration::from_millis(at.millis().saturating_sub(now.millis()));
             sleep = Some(sleep.map_or(until, |s| s.min(until)));
@@ -297,11 +302,11 @@ impl Server {
                     // the kernel; try again shortly rather than spinning.
                     if !self.accept_failing {
                         // Once per streak: the retries every 100 ms would flood the log.
-                        self.service.error(&format!("accept failed: {e}"));
+                        let now = self.clock.now();
+                        self.service.error(now, &format!("accept failed: {e}"));
                         self.accept_failing = true;
                     }
-                    self.accept_paused_until =
-                        Some(self.service.now().saturating_add(ACCEPT_PAUSE));
+                    self.accept_paused_until = Some(self.clock.now().saturating_add(ACCEPT_PAUSE));
                     return;
                 }
             }
@@ -310,7 +315,8 @@ impl Server {
 
     /// Serves or rejects one accepted socket.
     fn admit(&mut self, mut socket: TcpStream, peer: SocketAddr) {
-        let Some(conn) = self.service.accept(peer) else {
+        let now = self.clock.now();
+        let Some(conn) = self.service.accept(now, peer) else {
             return; // Rejected (logged); dropping the socket closes it.
         };
         // Echo is latency-bound: send small replies at once.
@@ -324,8 +330,8 @@ impl Server {
         {
             let mut conn = conn;
             self.service
-                .error(&format!("cannot watch a connection: {e}"));
-            self.service.close(&mut conn, Reason::Error);
+                .error(now, &format!("cannot watch a connection: {e}"));
+            self.service.close(now, &mut conn, Reason::Error);
             return;
         }
         if self.next_sweep.is_none() {
@@ -351,7 +357,9 @@ impl Server {
             read_all,
             drained: false,
         };
-        match self.service.pump(&mut entry.conn, &mut socket) {
+        // One clock read per pump: the idle deadline needs milliseconds, not precision.
+        let now = self.clock.now();
+        match self.service.pump(now, &mut entry.conn, &mut socket) {
             Progress::Open { wants_write, more } => {
                 if wants_write != entry.writable {
                     let interest = if wants_write {
@@ -365,8 +373,8 @@ impl Server {
                             .reregister(&mut entry.socket, Token(key), interest)
                     {
                         self.service
-                            .error(&format!("cannot watch a connection: {e}"));
-                        self.service.close(&mut entry.conn, Reason::Error);
+                            .error(now, &format!("cannot watch a connection: {e}"));
+                        self.service.close(now, &mut entry.conn, Reason::Error);
                         self.conns.remove(key);
                         return;
                     }
@@ -391,7 +399,7 @@ impl Server {
             match socket.recv_from(&mut self.udp_buf) {
                 Ok((n, source)) => {
                     let data = &self.udp_buf[..n];
-                    if self.service.datagram(source, data) {
+                    if self.service.datagram(self.clock.now(), source, data) {
                         // A full send buffer drops the echo, as UDP may.
                         let _ = socket.send_to(data, source);
                     }
@@ -406,7 +414,7 @@ impl Server {
 
     /// Idle sweep and accept retry, when due. Returns the time it ran at.
     fn housekeeping(&mut self) -> Instant {
-        let now = self.service.now();
+        let now = self.clock.now();
         if self.accept_paused_until.is_some_and(|at| now >= at) {
             self.accept_paused_until = None;
             self.accept_all();
@@ -414,7 +422,7 @@ impl Server {
         if self.next_sweep.is_some_and(|at| now >= at) {
             self.sweep();
         }
-        let at = self.next_sweep.map(|at| self.service.clock().to_std(at));
+        let at = self.next_sweep.map(|at| self.clock.to_std(at));
         // Only fails for invalid values, which `set` never passes.
         let _ = self.timer.set(at);
         now
@@ -426,8 +434,9 @@ impl Server {
     fn sweep(&mut self) {
         let mut next: Option<Instant> = None;
         let mut idle = Vec::new();
+        let now = self.clock.now();
         for (key, entry) in self.conns.iter_mut() {
-            match self.service.timeout(&mut entry.conn) {
+            match self.service.timeout(now, &mut entry.conn) {
                 Some(_) => idle.push(key),
                 None => {
                     if let Some(d) = entry.conn.deadline() {
@@ -439,7 +448,7 @@ impl Server {
         for key in idle {
             self.conns.remove(key);
         }
-        let soonest = self.service.now().saturating_add(SWEEP_EVERY);
+        let soonest = self.clock.now().saturating_add(SWEEP_EVERY);
         self.next_sweep = next.map(|at| at.max(soonest));
     }
 
@@ -452,9 +461,10 @@ impl Server {
 
     /// Closes everything through the driver and writes `shutdown`.
     fn shutdown(mut self) -> Summary {
-        let lost_records = self
-            .service
-            .shutdown(self.conns.iter_mut().map(|(_, e)| &mut e.conn));
+        let now = self.clock.now();
+        self.service
+            .shutdown(now, self.conns.iter_mut().map(|(_, e)| &mut e.conn));
+        let lost_records = self.service.log_mut().close();
         self.conns.clear();
         Summary { lost_records }
     }

@@ -2,6 +2,7 @@
 //! while empty, so an idle connection costs a few dozen bytes, not a buffer.
 
 use echo_core::Buffer;
+use echo_core::buffer::NewBuffer;
 
 /// A FIFO of at most `cap` bytes. Bytes are appended at the back and consumed from `start`;
 /// the allocation is released whenever the buffer empties.
@@ -25,6 +26,12 @@ impl CappedVec {
     /// Bytes of heap this buffer holds right now.
     pub fn allocated(&self) -> usize {
         self.bytes.capacity()
+    }
+}
+
+impl NewBuffer for CappedVec {
+    fn with_capacity(capacity: usize) -> Self {
+        CappedVec::new(capacity)
     }
 }
 

@@ -15,7 +15,6 @@ use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 use super::offload::{Coalescer, VNET_HDR};
-use super::window_edge::Edges;
 
 /// Where the TUN/TAP driver is opened.
 const TUN_PATH: &str = "/dev/net/tun";
@@ -71,8 +70,6 @@ pub struct TapDevice {
     tx: Vec<u8>,
     /// Frames on their way out, glued into larger ones where possible.
     out: Coalescer,
-    /// smoltcp's advertised window edges, to keep the kernel's ACKs inside them.
-    edges: Edges,
     /// The first hard I/O error, kept until [`TapDevice::take_error`].
     error: Option<io::Error>,
 }
@@ -132,7 +129,6 @@ impl TapDevice {
             rx: vec![0; MAX_RX_FRAME.max(VNET_HDR + mtu)],
             tx: vec![0; mtu],
             out: Coalescer::default(),
-            edges: Edges::default(),
             error: None,
         })
     }
@@ -195,28 +191,23 @@ impl Device for TapDevice {
             rx,
             tx,
             out,
-            edges,
             error,
             ..
         } = self;
         match file.read(rx) {
             // Every frame starts with the vnet header; nothing shorter is a frame.
             Ok(n) if n <= VNET_HDR => None,
-            Ok(n) => {
-                edges.received(&mut rx[VNET_HDR..n]);
-                Some((
-                    RxToken {
-                        frame: &rx[VNET_HDR..n],
-                    },
-                    TxToken {
-                        file,
-                        buf: tx,
-                        out,
-                        edges,
-                        error,
-                    },
-                ))
-            }
+            Ok(n) => Some((
+                RxToken {
+                    frame: &rx[VNET_HDR..n],
+                },
+                TxToken {
+                    file,
+                    buf: tx,
+                    out,
+                    error,
+                },
+            )),
             Err(e) if transient(&e) => None,
             Err(e) => {
                 error.get_or_insert(e);
@@ -230,7 +221,6 @@ impl Device for TapDevice {
             file: &mut self.file,
             buf: &mut self.tx,
             out: &mut self.out,
-            edges: &mut self.edges,
             error: &mut self.error,
         })
     }
@@ -268,7 +258,6 @@ pub struct TxToken<'a> {
     file: &'a mut File,
     buf: &'a mut Vec<u8>,
     out: &'a mut Coalescer,
-    edges: &'a mut Edges,
     error: &'a mut Option<io::Error>,
 }
 
@@ -278,7 +267,6 @@ impl phy::TxToken for TxToken<'_> {
             self.buf.resize(len, 0);
         }
         let result = f(&mut self.buf[..len]);
-        self.edges.sent(&self.buf[..len]);
         let (file, error) = (self.file, self.error);
         self.out.push(&self.buf[..len], &mut |bytes| {
             write_frame(file, error, bytes)

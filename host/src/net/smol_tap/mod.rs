@@ -1,29 +1,28 @@
-//! The smoltcp runner: the server's TCP/IP stack is smoltcp on a Linux TAP interface, as a
-//! device would run it. Bytes go through the same [`Service`] as with the std runner.
+//! `echokit server --tap`: the server's TCP/IP stack is smoltcp on a Linux TAP interface,
+//! run by echo-core's smoltcp runner ([`echo_core::smoltcp::Stack`]), the very one the
+//! firmware runs, over the same [`Service`] as the std runner.
 //!
-//! One thread, one loop: poll the interface, service the sockets ([`stack`]), then wait for
-//! a frame at most until smoltcp's next timer, an idle deadline or [`stack::MAX_WAIT`].
+//! What is the TAP's lives here: the device (with segmentation offload), the memory the
+//! runner is lent (`stack`), and one thread's loop: poll the stack, flush the device and
+//! the log, then wait for a frame at most until smoltcp's next timer, an idle deadline, a
+//! log flush or [`echo_core::smoltcp::MAX_WAIT`].
 
 mod device;
 mod offload;
-mod pool;
 mod stack;
-#[cfg(test)]
-mod tests;
-mod window_edge;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use echo_core::smoltcp::{Options, Stack, WindowEdge, instant};
 use smoltcp::iface::Config;
 use smoltcp::phy;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 pub use self::device::{OpenError, TapDevice};
-use self::stack::Stack;
 pub use self::stack::{TCP_BUFFER, parse_cidr};
 use crate::driver::Service;
 
@@ -59,31 +58,49 @@ pub struct TapOptions {
 /// Serves on the TAP until `shutdown` is set, then closes every connection, logs
 /// `shutdown` and returns. Open errors ([`OpenError`]) name their cause.
 pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> anyhow::Result<()> {
-    let mut device = TapDevice::open(&opts.iface)?;
-    let fd = device.as_raw_fd();
+    let tap = TapDevice::open(&opts.iface)?;
+    let fd = tap.as_raw_fd();
+    let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
+    // One clock for smoltcp and the service (its milliseconds, from the same origin).
     let clock = std::time::Instant::now();
     let now =
         || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
-    let mut stack = Stack::new(&opts, config(), &mut device, now())?;
-    notes(&opts, &device, stack.window_bytes());
-    stack.announce(&mut service);
+    let options = Options {
+        cidr: opts.cidr,
+        gateway: opts.gateway,
+        port: opts.port,
+    };
+    let mut stack = Stack::new(
+        &options,
+        config(),
+        &mut device,
+        now(),
+        stack::storage(&opts),
+    )
+    .map_err(|e| stack::setup_error(e, &opts))?;
+    notes(&opts, device.get_ref(), stack::window_bytes(opts.max_conns));
+    stack.announce(now(), &mut service);
     // Scripts wait for `listening`: write it now, not at the first periodic flush.
-    service.flush_log();
+    service.log_mut().flush();
     let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
-        device.flush();
-        service.end_of_batch();
-        if let Some(e) = device.take_error() {
-            service.error(&format!("TAP {}: {e}", opts.iface));
+        device.get_mut().flush();
+        service.log_mut().end_of_batch();
+        if let Some(e) = device.get_mut().take_error() {
+            service.error(instant(at), &format!("TAP {}: {e}", opts.iface));
             failure = Some(e);
             break;
         }
         let delay = if more {
             Duration::ZERO
         } else {
-            stack.delay(at, &service)
+            let mut delay = stack.delay(at, &service);
+            if let Some(d) = service.log().next_flush_in() {
+                delay = delay.min(Duration::from(d));
+            }
+            delay
         };
         if let Err(e) = phy::wait(fd, Some(delay)) {
             // A signal interrupts the wait: the loop condition sees the request.
@@ -93,7 +110,8 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
             }
         }
     }
-    let lost = stack.shutdown(&mut service);
+    stack.shutdown(now(), &mut service);
+    let lost = service.log_mut().close();
     if lost > 0 {
         crate::exit::stderr_line(&format!(
             "echokit server: {lost} log records were lost to write errors"
@@ -103,7 +121,7 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
     while failure.is_none() && !stack.closed() && std::time::Instant::now() < deadline {
         let delay = stack.drain(now(), &mut device);
-        device.flush();
+        device.get_mut().flush();
         let _ = phy::wait(fd, Some(delay.min(Duration::from_millis(10))));
     }
     match failure {

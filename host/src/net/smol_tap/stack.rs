@@ -1,21 +1,15 @@
-//! The smoltcp interface and its sockets, driven one round at a time: poll the interface,
-//! then hand every socket's news to the driver's [`Service`]. Generic over the device, so
-//! the TAP in production and smoltcp's `Loopback` in tests run the very same code.
+//! The memory `echokit server --tap` lends echo-core's smoltcp runner, and its `--ip` parser.
+//!
+//! The runner itself (the socket pool, the UDP socket, the loop that feeds them to the
+//! service) is `echo_core::smoltcp`, shared with the firmware; a PC lends it `Vec`s.
 
-use std::net::SocketAddr;
-
-use anyhow::{Context, bail};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::Device;
-use smoltcp::socket::udp;
-use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{IpAddress, IpCidr};
-
-use echo_core::record::Proto;
+use anyhow::bail;
+use echo_core::smoltcp::{FlowSlot, ManagedSlice, SetupError, Slot, Storage};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::IpCidr;
 
 use super::TapOptions;
-use super::pool::Pool;
-use crate::driver::Service;
+use crate::server::buffer::CappedVec;
 
 /// Most bytes of receive and of send buffer per TCP socket. Throughput through a TAP rises
 /// with it (RECIPES.md: 64 KiB 290-470 MB/s, 256 KiB 490-540, 1 MiB 610-644 for one
@@ -34,156 +28,66 @@ const UDP_BUFFER: usize = 256 * 1024;
 /// Datagrams queued each way.
 const UDP_PACKETS: usize = 64;
 
-/// Longest the loop sleeps with nothing to do, so a shutdown request is seen promptly.
-pub const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Flows the window workaround tracks: a few per socket (a re-armed socket's old flow
+/// lingers until replaced), within bounds.
+const FLOWS_MIN: usize = 64;
+const FLOWS_MAX: usize = 65_536;
 
-/// The interface, its sockets and the TCP pool.
-pub struct Stack {
-    iface: Interface,
-    sockets: SocketSet<'static>,
-    pool: Pool,
-    udp: Option<SocketHandle>,
-    /// A datagram copied out of smoltcp while the service decides on it.
-    datagram: Vec<u8>,
-    addr: SocketAddr,
-    udp_enabled: bool,
+/// The pool of `--max-conns + 1` sockets (the spare one accepts a client over the limit to
+/// log it `rejected`), each with its buffers, and the UDP socket's with `--udp`.
+pub fn storage(
+    opts: &TapOptions,
+) -> Storage<
+    'static,
+    CappedVec,
+    impl Iterator<Item = (tcp::SocketBuffer<'static>, tcp::SocketBuffer<'static>)> + use<>,
+> {
+    let size = opts.max_conns.saturating_add(1);
+    let buffer = buffer_size(size);
+    Storage {
+        sockets: ManagedSlice::Owned(Vec::with_capacity(size + 1)),
+        slots: ManagedSlice::Owned((0..size).map(|_| Slot::new()).collect()),
+        tcp: (0..size).map(move |_| {
+            (
+                tcp::SocketBuffer::new(vec![0; buffer]),
+                tcp::SocketBuffer::new(vec![0; buffer]),
+            )
+        }),
+        udp: opts.udp.then(|| (udp_buffer(), udp_buffer())),
+    }
 }
 
-impl Stack {
-    /// An interface on `device` with `opts`' address, route and sockets.
-    pub fn new(
-        opts: &TapOptions,
-        config: Config,
-        device: &mut impl Device,
-        now: Instant,
-    ) -> anyhow::Result<Self> {
-        if opts.port == 0 {
-            bail!("--tap needs a fixed port: smoltcp cannot pick a free one (-p 0)");
+/// The window workaround's flow table for a pool serving `--max-conns`.
+pub fn flows(max_conns: usize) -> Vec<FlowSlot> {
+    let slots = max_conns
+        .saturating_add(1)
+        .saturating_mul(4)
+        .clamp(FLOWS_MIN, FLOWS_MAX);
+    vec![FlowSlot::EMPTY; slots]
+}
+
+/// Bytes all TCP peers together may send before smoltcp reads them.
+pub fn window_bytes(max_conns: usize) -> usize {
+    let size = max_conns.saturating_add(1);
+    buffer_size(size).saturating_mul(size)
+}
+
+/// The runner's set-up error in the words of the flags that cause it.
+pub fn setup_error(e: SetupError, opts: &TapOptions) -> anyhow::Error {
+    let cidr = opts.cidr;
+    match e {
+        SetupError::PortZero => {
+            anyhow::anyhow!("--tap needs a fixed port: smoltcp cannot pick a free one (-p 0)")
         }
-        let mut iface = Interface::new(config, device, now);
-        let cidr = opts.cidr;
-        let mut pushed = Ok(());
-        iface.update_ip_addrs(|addrs| pushed = addrs.push(cidr));
-        pushed.map_err(|_| anyhow::anyhow!("smoltcp has no room for address {cidr}"))?;
-        if let Some(gateway) = opts.gateway {
-            let added = match (gateway, cidr.address()) {
-                (IpAddress::Ipv4(gw), IpAddress::Ipv4(_)) => {
-                    iface.routes_mut().add_default_ipv4_route(gw)
-                }
-                (IpAddress::Ipv6(gw), IpAddress::Ipv6(_)) => {
-                    iface.routes_mut().add_default_ipv6_route(gw)
-                }
-                _ => bail!("--gateway {gateway} is not of the same IP version as --ip {cidr}"),
-            };
-            added.map_err(|_| anyhow::anyhow!("smoltcp's route table is full"))?;
-        }
-        let mut sockets = SocketSet::new(Vec::new());
-        let size = opts.max_conns.saturating_add(1);
-        let pool = Pool::new(&mut sockets, opts.port, size, buffer_size(size));
-        let udp = if opts.udp {
-            let mut socket = udp::Socket::new(udp_buffer(), udp_buffer());
-            socket
-                .bind(opts.port)
-                .with_context(|| format!("cannot bind UDP port {}", opts.port))?;
-            Some(sockets.add(socket))
-        } else {
-            None
-        };
-        Ok(Stack {
-            iface,
-            sockets,
-            pool,
-            udp,
-            datagram: Vec::new(),
-            addr: SocketAddr::new(cidr.address().into(), opts.port),
-            udp_enabled: opts.udp,
-        })
-    }
-
-    /// Bytes all TCP peers together may send before smoltcp reads them.
-    pub fn window_bytes(&self) -> usize {
-        self.pool.window_bytes()
-    }
-
-    /// Logs `listening` for each protocol served.
-    pub fn announce(&self, service: &mut Service) {
-        service.listening(self.addr, Proto::Tcp);
-        if self.udp_enabled {
-            service.listening(self.addr, Proto::Udp);
-        }
-    }
-
-    /// One round: frames in and out, then every socket serviced. Returns whether work is
-    /// left that should not wait for the device (a connection over its read budget).
-    pub fn poll(&mut self, now: Instant, device: &mut impl Device, service: &mut Service) -> bool {
-        self.iface.poll(now, device, &mut self.sockets);
-        let more = self.pool.service(now, &mut self.sockets, service);
-        if let Some(handle) = self.udp {
-            self.serve_udp(handle, service);
-        }
-        more
-    }
-
-    /// How long the loop may wait for the device before the next [`Stack::poll`]: the
-    /// sooner of smoltcp's timers, an idle deadline, a due log flush and [`MAX_WAIT`].
-    pub fn delay(&mut self, now: Instant, service: &Service) -> Duration {
-        let mut delay = MAX_WAIT;
-        if let Some(d) = self.iface.poll_delay(now, &self.sockets) {
-            delay = delay.min(d);
-        }
-        if let Some(at) = service.poll_timeout(self.pool.connections()) {
-            let ms = at.millis().saturating_sub(service.now().millis());
-            delay = delay.min(Duration::from_millis(ms));
-        }
-        if let Some(d) = service.next_flush_in() {
-            delay = delay.min(Duration::from(d));
-        }
-        delay
-    }
-
-    /// Stops serving: closes every connection (the service logs them and `shutdown`).
-    /// Returns the records the log lost; keep polling until [`Stack::closed`] so the FINs go
-    /// out.
-    pub fn shutdown(&mut self, service: &mut Service) -> u64 {
-        if let Some(handle) = self.udp {
-            self.sockets.get_mut::<udp::Socket>(handle).close();
-        }
-        self.pool.shutdown(&mut self.sockets, service)
-    }
-
-    /// After [`Stack::shutdown`]: moves frames only (the closing sockets finish on their
-    /// own; nothing is accepted). Returns how long to wait for the device.
-    pub fn drain(&mut self, now: Instant, device: &mut impl Device) -> Duration {
-        self.iface.poll(now, device, &mut self.sockets);
-        self.iface
-            .poll_delay(now, &self.sockets)
-            .unwrap_or(MAX_WAIT)
-    }
-
-    /// Whether every TCP socket has finished closing (after [`Stack::shutdown`]).
-    pub fn closed(&mut self) -> bool {
-        self.pool.all_closed(&mut self.sockets)
-    }
-
-    /// The interface and sockets, to run test clients beside the server.
-    #[cfg(test)]
-    pub fn parts(&mut self) -> (&mut Interface, &mut SocketSet<'static>) {
-        (&mut self.iface, &mut self.sockets)
-    }
-
-    /// Answers queued datagrams as the service decides.
-    fn serve_udp(&mut self, handle: SocketHandle, service: &mut Service) {
-        let socket = self.sockets.get_mut::<udp::Socket>(handle);
-        while let Ok((data, meta)) = socket.recv() {
-            self.datagram.clear();
-            self.datagram.extend_from_slice(data);
-            let source = SocketAddr::from(meta.endpoint);
-            if service.datagram(source, &self.datagram) {
-                // The reply leaves from the address the datagram came to. A full send
-                // buffer drops it, as a congested network would.
-                let _ = socket.send_slice(&self.datagram, meta);
+        SetupError::NoAddressRoom => anyhow::anyhow!("smoltcp has no room for address {cidr}"),
+        SetupError::GatewayVersion => match opts.gateway {
+            Some(gateway) => {
+                anyhow::anyhow!("--gateway {gateway} is not of the same IP version as --ip {cidr}")
             }
-        }
+            None => anyhow::anyhow!("{e}"),
+        },
+        SetupError::UdpBind => anyhow::anyhow!("cannot bind UDP port {}", opts.port),
+        other => anyhow::anyhow!("{other}"),
     }
 }
 
