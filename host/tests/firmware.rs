@@ -5,7 +5,9 @@
 //!
 //! Needs root, `/dev/net/tun`, `ip`, `ping`, `qemu-system-arm` and the
 //! `thumbv7em-none-eabihf` target. Without them the test skips with a loud message, except
-//! when `CI=true`: there anything missing is a failure.
+//! when `CI=true`: there anything missing is a failure. Linux only (namespaces, TAP).
+
+#![cfg(target_os = "linux")]
 
 use std::collections::HashMap;
 use std::fs::File;
