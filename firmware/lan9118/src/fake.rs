@@ -6,7 +6,8 @@
 //! them: length with CRC in the status word, bytes then CRC in little-endian words) or,
 //! for the cases hardware gets wrong, [`Chip::push_raw`] with any status word and data.
 
-use crate::{Reg, Registers, bits};
+use crate::regs::bits;
+use crate::{Reg, Registers};
 
 /// RX data FIFO capacity in words (QEMU: 2640).
 pub const RX_DATA_WORDS: usize = 2640;

@@ -24,10 +24,16 @@
 mod device;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+mod mac;
+mod regs;
 #[cfg(test)]
 mod tests;
 
 pub use device::{RxToken, TxToken};
+pub use regs::{Reg, Registers};
+
+use mac::spin;
+use regs::bits;
 
 /// Longest Ethernet frame passed up or sent (no CRC): 1500 bytes of payload, 14 of header.
 pub const MAX_FRAME: usize = 1514;
@@ -45,99 +51,6 @@ pub const BUFFER: usize = (MAX_FRAME + CRC).div_ceil(4) * 4;
 const RX_TRIES: usize = 16;
 /// Polls of a self-clearing bit (reset, MAC CSR busy, MII busy) before giving up.
 const SPINS: u32 = 100_000;
-
-/// The controller's registers, as offsets from its base address (32-bit access only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Reg {
-    /// RX data FIFO port (reads pop one word).
-    RxData = 0x00,
-    /// TX data FIFO port (writes push one word).
-    TxData = 0x20,
-    /// RX status FIFO port (reads pop one status word).
-    RxStatus = 0x40,
-    /// TX status FIFO port (reads pop one status word).
-    TxStatus = 0x48,
-    /// Chip ID and revision.
-    IdRev = 0x50,
-    /// Interrupt pin configuration.
-    IrqCfg = 0x54,
-    /// Interrupt status (write 1 to clear).
-    IntSts = 0x58,
-    /// Interrupt enables.
-    IntEn = 0x5c,
-    /// Reads 0x87654321 once the bus interface is up.
-    ByteTest = 0x64,
-    /// FIFO level interrupt thresholds.
-    FifoInt = 0x68,
-    /// Receive configuration (bit 15: RX_DUMP flushes both RX FIFOs).
-    RxCfg = 0x6c,
-    /// Transmit configuration.
-    TxCfg = 0x70,
-    /// Hardware configuration (bit 0: soft reset).
-    HwCfg = 0x74,
-    /// RX FIFO fill: status words used (23:16) and data bytes used (15:0).
-    RxFifoInf = 0x7c,
-    /// TX FIFO fill: status words used (23:16) and data bytes free (15:0).
-    TxFifoInf = 0x80,
-    /// Power management (bit 0: device ready).
-    PmtCtrl = 0x84,
-    /// MAC CSR command: busy (31), read (30), MAC register index (3:0).
-    MacCsrCmd = 0xa4,
-    /// MAC CSR data.
-    MacCsrData = 0xa8,
-}
-
-/// 32-bit access to the controller's registers: what a board (or a test) provides.
-pub trait Registers {
-    /// Reads a register; reading a FIFO port pops from it.
-    fn read(&mut self, reg: Reg) -> u32;
-    /// Writes a register; writing a FIFO port pushes to it.
-    fn write(&mut self, reg: Reg, value: u32);
-}
-
-/// Register bits the driver uses (names from the LAN9118 datasheet).
-mod bits {
-    pub const BYTE_TEST: u32 = 0x8765_4321;
-    pub const HW_CFG_SRST: u32 = 1;
-    pub const PMT_CTRL_READY: u32 = 1;
-    pub const RX_CFG_RX_DUMP: u32 = 1 << 15;
-    pub const TX_CFG_TX_ON: u32 = 1 << 1;
-    /// Let the TX status FIFO overrun instead of stalling transmission when full.
-    pub const TX_CFG_TXSAO: u32 = 1 << 2;
-    pub const INT_RSFL: u32 = 1 << 3;
-    pub const IRQ_CFG_EN: u32 = 1 << 8;
-    /// Active-high, push-pull: the line is high while an enabled interrupt is pending.
-    pub const IRQ_CFG_HIGH_PUSH_PULL: u32 = (1 << 4) | 1;
-    pub const RX_STS_FILTER_FAIL: u32 = 1 << 30;
-    pub const RX_STS_ERROR: u32 = 1 << 15;
-    pub const TX_STS_ERROR: u32 = 1 << 15;
-    pub const TX_CMD_A_FIRST: u32 = 1 << 13;
-    pub const TX_CMD_A_LAST: u32 = 1 << 12;
-    pub const MAC_CSR_BUSY: u32 = 1 << 31;
-    pub const MAC_CSR_READ: u32 = 1 << 30;
-    pub const MAC_CR: u32 = 1;
-    pub const MAC_ADDRH: u32 = 2;
-    pub const MAC_ADDRL: u32 = 3;
-    pub const MAC_MII_ACC: u32 = 6;
-    pub const MAC_MII_DATA: u32 = 7;
-    pub const MAC_CR_FDPX: u32 = 1 << 20;
-    pub const MAC_CR_TXEN: u32 = 1 << 3;
-    pub const MAC_CR_RXEN: u32 = 1 << 2;
-    pub const MII_BUSY: u32 = 1;
-    pub const MII_WRITE: u32 = 1 << 1;
-    /// The internal PHY's address on the MII bus.
-    pub const PHY_ADDR: u32 = 1;
-    pub const PHY_BCR: u32 = 0;
-    pub const PHY_BSR: u32 = 1;
-    pub const PHY_ANAR: u32 = 4;
-    pub const PHY_BCR_RESET: u32 = 1 << 15;
-    pub const PHY_BCR_AUTONEG: u32 = 1 << 12;
-    pub const PHY_BCR_RESTART_AUTONEG: u32 = 1 << 9;
-    /// Advertise 10/100, half and full duplex, IEEE 802.3.
-    pub const PHY_ANAR_ALL: u32 = 0x01e1;
-    pub const PHY_BSR_LINK: u32 = 1 << 2;
-}
 
 /// Why the controller could not be brought up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,32 +221,6 @@ impl<R: Registers> Lan9118<R> {
 }
 
 impl<R: Registers> Port<R> {
-    /// MAC address, PHY, and the MAC's receiver and transmitter.
-    fn start(&mut self, mac: [u8; 6]) -> Result<(), InitError> {
-        let [a, b, c, d, e, f] = mac.map(u32::from);
-        self.mac_write(bits::MAC_ADDRH, e | f << 8)?;
-        self.mac_write(bits::MAC_ADDRL, a | b << 8 | c << 16 | d << 24)?;
-        self.phy_write(bits::PHY_BCR, bits::PHY_BCR_RESET)?;
-        let mut spins = SPINS;
-        while self.phy_read(bits::PHY_BCR)? & bits::PHY_BCR_RESET != 0 {
-            spins = spins
-                .checked_sub(1)
-                .ok_or(InitError::Timeout("PHY reset"))?;
-        }
-        self.phy_write(bits::PHY_ANAR, bits::PHY_ANAR_ALL)?;
-        self.phy_write(
-            bits::PHY_BCR,
-            bits::PHY_BCR_AUTONEG | bits::PHY_BCR_RESTART_AUTONEG,
-        )?;
-        self.regs.write(Reg::RxCfg, 0);
-        self.regs
-            .write(Reg::TxCfg, bits::TX_CFG_TX_ON | bits::TX_CFG_TXSAO);
-        self.mac_write(
-            bits::MAC_CR,
-            bits::MAC_CR_FDPX | bits::MAC_CR_TXEN | bits::MAC_CR_RXEN,
-        )
-    }
-
     /// Reads the next good frame into `rx` and returns its length without CRC.
     fn receive(&mut self, rx: &mut [u8; BUFFER]) -> Option<usize> {
         for _ in 0..RX_TRIES {
@@ -425,72 +312,4 @@ impl<R: Registers> Port<R> {
             "RX dump",
         );
     }
-
-    fn mac_wait(&mut self) -> Result<(), InitError> {
-        spin(
-            &mut self.regs,
-            Reg::MacCsrCmd,
-            bits::MAC_CSR_BUSY,
-            0,
-            "MAC CSR",
-        )
-    }
-
-    fn mac_write(&mut self, index: u32, value: u32) -> Result<(), InitError> {
-        self.mac_wait()?;
-        self.regs.write(Reg::MacCsrData, value);
-        self.regs.write(Reg::MacCsrCmd, bits::MAC_CSR_BUSY | index);
-        self.mac_wait()
-    }
-
-    fn mac_read(&mut self, index: u32) -> Result<u32, InitError> {
-        self.mac_wait()?;
-        self.regs.write(
-            Reg::MacCsrCmd,
-            bits::MAC_CSR_BUSY | bits::MAC_CSR_READ | index,
-        );
-        self.mac_wait()?;
-        Ok(self.regs.read(Reg::MacCsrData))
-    }
-
-    fn mii_wait(&mut self) -> Result<(), InitError> {
-        for _ in 0..SPINS {
-            if self.mac_read(bits::MAC_MII_ACC)? & bits::MII_BUSY == 0 {
-                return Ok(());
-            }
-        }
-        Err(InitError::Timeout("MII"))
-    }
-
-    fn phy_write(&mut self, reg: u32, value: u32) -> Result<(), InitError> {
-        self.mii_wait()?;
-        self.mac_write(bits::MAC_MII_DATA, value)?;
-        let access = bits::PHY_ADDR << 11 | reg << 6 | bits::MII_WRITE | bits::MII_BUSY;
-        self.mac_write(bits::MAC_MII_ACC, access)?;
-        self.mii_wait()
-    }
-
-    fn phy_read(&mut self, reg: u32) -> Result<u32, InitError> {
-        self.mii_wait()?;
-        let access = bits::PHY_ADDR << 11 | reg << 6 | bits::MII_BUSY;
-        self.mac_write(bits::MAC_MII_ACC, access)?;
-        self.mii_wait()?;
-        Ok(self.mac_read(bits::MAC_MII_DATA)? & 0xffff)
-    }
-}
-
-/// Polls `reg` until `reg & mask == want`, at most [`SPINS`] times.
-fn spin<R: Registers>(
-    regs: &mut R,
-    reg: Reg,
-    mask: u32,
-    want: u32,
-    what: &'static str,
-) -> Result<(), InitError> {
-    for _ in 0..SPINS {
-        if regs.read(reg) & mask == want {
-            return Ok(());
-        }
-    }
-    Err(InitError::Timeout(what))
 }
