@@ -1,7 +1,7 @@
-//! Build-time settings: the memory map for the linker, and the network address from
-//! `ECHOKIT_IP` (CIDR, default 192.168.69.1/24) and `ECHOKIT_GATEWAY` (default
-//! 192.168.69.100). A bad value stops the build with one line naming the variable and the
-//! form it expects.
+//! Build-time settings: the board's memory map (`src/board/memory.x`) for the linker, and
+//! the network address from `ECHOKIT_IP` (CIDR, default 192.168.69.1/24) and
+//! `ECHOKIT_GATEWAY` (default 192.168.69.100). A bad value stops the build with one line
+//! naming the variable and the form it expects.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -13,9 +13,9 @@ const DEFAULT_GATEWAY: &str = "192.168.69.100";
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // memory.x where cortex-m-rt's link.x finds it.
-    fs::copy("memory.x", out.join("memory.x")).expect("memory.x is readable");
+    fs::copy("src/board/memory.x", out.join("memory.x")).expect("src/board/memory.x is readable");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=src/board/memory.x");
     println!("cargo:rerun-if-env-changed=ECHOKIT_IP");
     println!("cargo:rerun-if-env-changed=ECHOKIT_GATEWAY");
 

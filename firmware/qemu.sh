@@ -21,7 +21,7 @@ fi
 newer=""
 if [[ -f "$elf" ]]; then
     newer="$(find "$here/src" "$here/lan9118/src" "$here/../core/src" "$here/Cargo.toml" \
-        "$here/build.rs" "$here/memory.x" -newer "$elf" -print -quit 2>/dev/null || true)"
+        "$here/build.rs" -newer "$elf" -print -quit 2>/dev/null || true)"
 fi
 if [[ ! -f "$elf" || -n "$newer" ]]; then
     (cd "$here" && cargo build --release --quiet) >&2

@@ -40,7 +40,7 @@ const MAX_CONNS: usize = 4;
 /// TCP sockets: one per connection and the spare that turns the extra one away.
 const TCP_SOCKETS: usize = MAX_CONNS + 1;
 /// Receive and send buffer bytes per TCP socket: the window a peer may fill, and what an
-/// echo may queue. The RAM budget (memory.x) decides them; see README "Footprint".
+/// echo may queue. The RAM budget (board/memory.x) decides them; see README "Footprint".
 const TCP_RX: usize = 4096;
 const TCP_TX: usize = 2048;
 /// Longest UDP datagram echoed: the payload of one Ethernet frame (no IP fragments).

@@ -1,5 +1,5 @@
 //! Everything specific to the board: QEMU's mps2-an386 (Arm AN386, a Cortex-M4F on the MPS2
-//! FPGA board). A port to another board rewrites this module (and `memory.x`) and keeps the
+//! FPGA board). A port to another board rewrites this module (its `memory.x` included) and keeps the
 //! rest: a `smoltcp::phy::Device` for its NIC, a byte sink for the log, a millisecond clock,
 //! a way to sleep until something happens.
 //!
