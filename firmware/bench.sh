@@ -2,7 +2,8 @@
 # Measures the firmware through QEMU with `echokit bench`: round trips per second and
 # latency (1 and 4 connections, 64-byte messages) and bulk MB/s (stream), plus the CPU
 # time QEMU used during each run (a QEMU near one full core means the emulated CPU is
-# the limit). Runs as root in a network namespace it creates and deletes.
+# the limit) and the TCP segments the clients had to send again (frames lost on the way).
+# Runs as root in a network namespace it creates and deletes.
 #   usage: firmware/bench.sh ECHOKIT [ELF] [SECS]
 #     ECHOKIT: an echokit binary with `bench`; ELF: the image (default: the release
 #     build); SECS: seconds per run (default 5)
@@ -35,16 +36,18 @@ for _ in $(seq 100); do grep -q '"listening"' "$serial" && break; sleep 0.1; don
 ip netns exec "$ns" ping -c 2 -W 5 192.168.69.1 >/dev/null
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$qemu_pid/stat"; }
+# TCP segments the clients' kernel sent again (frames lost on the way, e.g. a full NIC FIFO).
+retrans() { ip netns exec "$ns" nstat -saz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }'; }
 hz=$(getconf CLK_TCK)
 run() { # label, bench arguments...
     local label="$1"; shift
-    local before after out
-    before=$(ticks)
+    local before after out r0
+    before=$(ticks); r0=$(retrans)
     out=$(ip netns exec "$ns" "$echokit" bench -s 192.168.69.1 -d "$secs" --warmup 1 --json "$@")
     after=$(ticks)
     local cpu
     cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * t / hz / (s + 1) }')
-    echo "$label qemu_cpu=${cpu}% $out"
+    echo "$label qemu_cpu=${cpu}% retransmitted=$(( $(retrans) - r0 )) $out"
 }
 run "pingpong c=1 64B" --mode pingpong -c 1 --size 64
 run "pingpong c=4 64B" --mode pingpong -c 4 --size 64
