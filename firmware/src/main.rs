@@ -11,6 +11,7 @@
 
 mod board;
 mod log;
+mod nic_report;
 
 use core::fmt::Write;
 use core::time::Duration;
@@ -27,6 +28,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 use crate::log::{MAX_LINE, UartLog};
+use crate::nic_report::NicReport;
 
 /// The address, from `ECHOKIT_IP` and `ECHOKIT_GATEWAY` at build time (build.rs).
 mod net {
@@ -136,10 +138,12 @@ fn main() -> ! {
     };
     let mut service = Service::new(settings, log, &mut scratch[..], policy);
     stack.announce(now(), &mut service);
+    let mut report = NicReport::new();
 
     loop {
         let at = now();
         let more = stack.poll(at, &mut nic, &mut service);
+        report.poll(echo_core::smoltcp::instant(at), nic.stats(), &mut service);
         if !more && stack.delay(at, &service) > smoltcp::time::Duration::ZERO {
             board::sleep(&mut nic);
         }
