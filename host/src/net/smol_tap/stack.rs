@@ -146,6 +146,61 @@ mod tests {
         assert_eq!(buffer_size(1_000_001), TCP_BUFFER_MIN);
     }
 
+    fn options(cidr: &str, gateway: Option<&str>, port: u16) -> TapOptions {
+        TapOptions {
+            iface: "loopback".into(),
+            cidr: parse_cidr(cidr).expect("cidr"),
+            gateway: gateway.map(|g| g.parse::<std::net::IpAddr>().expect("ip").into()),
+            port,
+            udp: true,
+            max_conns: 2,
+        }
+    }
+
+    /// What the runner is lent sets up a stack (IPv4 and IPv6), and its set-up errors
+    /// name the flags that cause them.
+    #[test]
+    fn the_lent_storage_sets_up_a_stack_and_errors_name_the_flags() {
+        use echo_core::smoltcp::{Options, Stack};
+        use smoltcp::iface::Config;
+        use smoltcp::phy::{Loopback, Medium};
+        use smoltcp::time::Instant;
+        use smoltcp::wire::EthernetAddress;
+
+        let setup = |opts: &TapOptions| {
+            let mut device = Loopback::new(Medium::Ethernet);
+            let config = Config::new(EthernetAddress([0x02, 0, 0, 0, 0, 1]).into());
+            let options = Options {
+                cidr: opts.cidr,
+                gateway: opts.gateway,
+                port: opts.port,
+            };
+            Stack::new(&options, config, &mut device, Instant::ZERO, storage(opts))
+                .map(|stack| stack.addr())
+                .map_err(|e| setup_error(e, opts).to_string())
+        };
+        let v4 = setup(&options("192.168.69.1/24", Some("192.168.69.100"), 7777));
+        assert_eq!(v4.expect("v4").to_string(), "192.168.69.1:7777");
+        let v6 = setup(&options("fd00::1/64", Some("fd00::100"), 7777));
+        assert_eq!(v6.expect("v6").to_string(), "[fd00::1]:7777");
+        for (opts, why) in [
+            (
+                options("192.168.69.1/24", None, 0),
+                "--tap needs a fixed port",
+            ),
+            (
+                options("fd00::1/64", Some("192.168.69.100"), 7777),
+                "--gateway 192.168.69.100 is not of the same IP version as --ip fd00::1/64",
+            ),
+        ] {
+            let err = setup(&opts).expect_err(why);
+            assert!(err.contains(why), "{err}");
+        }
+        assert_eq!(flows(16).len(), 68);
+        assert_eq!(flows(0).len(), 64);
+        assert_eq!(flows(usize::MAX).len(), 65_536);
+    }
+
     #[test]
     fn cidr_parses_or_names_the_problem() {
         let ok = parse_cidr("192.168.69.1/24").expect("valid");
