@@ -56,6 +56,9 @@ const UDP_SOURCES: usize = 8;
 const UDP_RATE: u32 = 100;
 /// Idle timeout (the server's `--idle-timeout` default).
 const IDLE: Duration = Duration::from_secs(300);
+/// An unterminated line idle this long is logged as it stands (the server's
+/// `--flush-after` default): clients that wait for an echo without sending a newline.
+const FLUSH_AFTER: Duration = Duration::from_millis(500);
 
 /// A connection's echo buffers (pending echo, and the line kept for the log).
 type Buf = heapless::Vec<u8, { MAX_LINE + 2 }>;
@@ -131,6 +134,7 @@ fn main() -> ! {
         echo: echo::Config {
             max_line: MAX_LINE,
             idle_timeout: Some(IDLE),
+            flush_after: Some(FLUSH_AFTER),
             frame_lines: true,
         },
         max_conns: MAX_CONNS,
