@@ -15,6 +15,12 @@
 //! - [`time`]: a monotonic [`time::Instant`] in milliseconds and the wall-clock
 //!   [`time::Timestamp`] of records.
 //! - [`io::serve`]: a blocking driver for any `embedded_io::Read + Write` transport.
+//! - [`service`]: what a server decides, once for every runner (numbering, `--max-conns`,
+//!   every record, idle deadlines, UDP verdicts, totals, the pump loop), over storage, time
+//!   and a log sink the runner provides.
+//! - `smoltcp` (feature `smoltcp`): the smoltcp runner shared by `echokit server --tap` and
+//!   the firmware: socket pool, UDP socket, the loop feeding them to [`service`], and the
+//!   receive-window workaround as a `phy::Device` wrapper.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -316,19 +316,9 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
             }
         }
         let Connection { id, peer, machine } = conn;
-        let log = &mut self.log;
-        let echoes = &mut self.counts.totals.echoes;
-        // Stamped and formatted once per read, and only when a line is logged.
-        let mut stamp: Option<(Timestamp, PeerText)> = None;
+        let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
         // The window was the machine's receive window, so it takes all `n` bytes.
-        machine.handle_input_sent(now, data, sent, |line| {
-            *echoes += 1;
-            if log.enabled(Event::Echo.level()) {
-                let (ts, text) =
-                    stamp.get_or_insert_with(|| (log.timestamp(now), PeerText::new(peer)));
-                log.write(&echo_record(*ts, *id, text.as_str(), line));
-            }
-        });
+        machine.handle_input_sent(now, data, sent, |line| lines.echo(line));
         self.counts.bytes_in += n as u64;
         self.counts.bytes_out += sent as u64;
         result
@@ -395,29 +385,9 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         reason: Reason,
     ) -> Progress {
         let Connection { id, peer, machine } = conn;
-        let log = &mut self.log;
-        let mut stamp: Option<(Timestamp, PeerText)> = None;
-        let echoes = &mut self.counts.totals.echoes;
-        let stats = machine.handle_close(|line| {
-            *echoes += 1;
-            if log.enabled(Event::Echo.level()) {
-                let (ts, text) =
-                    stamp.get_or_insert_with(|| (log.timestamp(now), PeerText::new(peer)));
-                log.write(&echo_record(*ts, *id, text.as_str(), line));
-            }
-        });
-        if log.enabled(Event::Closed.level()) {
-            let (ts, text) = stamp.get_or_insert_with(|| (log.timestamp(now), PeerText::new(peer)));
-            let r = Record {
-                conn: Some(*id),
-                peer: Some(text.as_str()),
-                reason: Some(reason),
-                bytes_in: Some(stats.bytes_in),
-                bytes_out: Some(stats.bytes_out),
-                ..Record::event(*ts, Event::Closed)
-            };
-            log.write(&r);
-        }
+        let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
+        let stats = machine.handle_close(|line| lines.echo(line));
+        lines.closed(reason, stats);
         self.open = self.open.saturating_sub(1);
         Progress::Closed(reason)
     }
@@ -455,13 +425,82 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
     }
 }
 
-fn echo_record<'a>(ts: Timestamp, id: u64, peer: &'a str, line: echo::Line<'a>) -> Record<'a> {
-    Record {
-        conn: Some(id),
-        peer: Some(peer),
-        msg: Some(line.bytes),
-        partial: line.partial,
-        ..Record::event(ts, Event::Echo)
+/// One connection's records at one instant: each line the machine hands out is counted and
+/// logged as `echo`; the time is read and the peer formatted once, and only when a record
+/// is written.
+struct Lines<'s, L> {
+    log: &'s mut L,
+    counts: &'s mut Counts,
+    now: Instant,
+    id: u64,
+    peer: &'s SocketAddr,
+    stamp: Option<(Timestamp, PeerText)>,
+}
+
+impl<'s, L: Log> Lines<'s, L> {
+    fn new(
+        log: &'s mut L,
+        counts: &'s mut Counts,
+        now: Instant,
+        id: u64,
+        peer: &'s SocketAddr,
+    ) -> Self {
+        Lines {
+            log,
+            counts,
+            now,
+            id,
+            peer,
+            stamp: None,
+        }
+    }
+
+    /// Writes the record `make` builds from the time and the peer's text.
+    fn write(&mut self, make: impl FnOnce(Timestamp, &str, u64, &mut L)) {
+        let Lines {
+            log,
+            now,
+            id,
+            peer,
+            stamp,
+            ..
+        } = self;
+        let (ts, text) = stamp.get_or_insert_with(|| (log.timestamp(*now), PeerText::new(peer)));
+        make(*ts, text.as_str(), *id, log);
+    }
+
+    /// An `echo` record for `line`.
+    fn echo(&mut self, line: echo::Line<'_>) {
+        self.counts.totals.echoes += 1;
+        if !self.log.enabled(Event::Echo.level()) {
+            return;
+        }
+        self.write(|ts, peer, id, log| {
+            log.write(&Record {
+                conn: Some(id),
+                peer: Some(peer),
+                msg: Some(line.bytes),
+                partial: line.partial,
+                ..Record::event(ts, Event::Echo)
+            });
+        });
+    }
+
+    /// The `closed` record of a connection that moved `stats`.
+    fn closed(&mut self, reason: Reason, stats: echo::Stats) {
+        if !self.log.enabled(Event::Closed.level()) {
+            return;
+        }
+        self.write(|ts, peer, id, log| {
+            log.write(&Record {
+                conn: Some(id),
+                peer: Some(peer),
+                reason: Some(reason),
+                bytes_in: Some(stats.bytes_in),
+                bytes_out: Some(stats.bytes_out),
+                ..Record::event(ts, Event::Closed)
+            });
+        });
     }
 }
 
