@@ -3,6 +3,8 @@
 //! `--flush-after` logs an unterminated line once it is idle. The built binary, real
 //! sockets on loopback, real files.
 
+#![cfg(target_os = "linux")] // signals and /proc; the rotation test is Unix by nature
+
 mod common;
 
 use std::io::{Read, Write};
