@@ -163,13 +163,20 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
     let log = &config.log;
-    let sink = match LogSink::open(log.mode, &log.file, log.level) {
+    let mut sink = match LogSink::open(log.mode, &log.file, log.level) {
         Ok(s) => s,
         Err(e) => {
             let e = anyhow!(e).context(format!("cannot open log file {}", log.file.display()));
             return exit::report("server", &e, exit::USAGE);
         }
     };
+    // SIGHUP reopens the log file (logrotate); the loop's end of batch looks at the flag.
+    let hangup = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)) {
+        let e = anyhow!(e).context("cannot handle SIGHUP");
+        return exit::report("server", &e, exit::FAILED);
+    }
+    sink.reopen_when(hangup);
     let service = Service::new(config.service, sink, Clock::start());
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
