@@ -46,11 +46,11 @@ fn script() -> impl Strategy<Value = Script> {
         prop::collection::vec(stream_byte(), 0..700),
         prop::collection::vec(0usize..80, 1..8),
         prop::collection::vec(0usize..80, 1..8),
-        prop::collection::vec(0u64..400, 1..4),
+        prop::collection::vec(prop_oneof![0u64..4, 0u64..400], 1..4),
         0usize..40,
         prop::bool::weighted(0.85),
         1u64..2000,
-        prop::option::weighted(0.7, 0u64..1000),
+        prop::option::weighted(0.7, prop_oneof![0u64..4, 0u64..1000]),
         prop::option::weighted(0.2, 0usize..700),
     )
         .prop_map(

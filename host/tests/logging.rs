@@ -6,6 +6,7 @@
 //! Unix only: every test stops the server gracefully (a signal) to read its `shutdown`
 //! record, which a Windows test cannot do headless (see `common::Server::terminate`).
 #![cfg(unix)]
+#![cfg(target_os = "linux")] // signals and /proc; the rotation test is Unix by nature
 
 mod common;
 
@@ -166,6 +167,37 @@ fn a_console_nobody_reads_never_stalls_echo_and_drops_are_counted_exactly() {
         "console lines written + dropped = records"
     );
     assert!(console.lines().last().unwrap().contains("shutdown"));
+}
+
+#[test]
+fn sigterm_with_a_stuck_console_still_exits_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = echokit()
+        .args(["server", "-p", "0", "-m", "both", "-f"])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()) // never read at all
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&log, &mut child);
+    let mut s = connect(addr);
+    let batch = "a console line nobody will read\n".repeat(100);
+    for _ in 0..100 {
+        echo_exact(&mut s, batch.as_bytes());
+    }
+    let start = Instant::now();
+    signal(child.id(), libc::SIGTERM);
+    let code = wait_exit(&mut child, Duration::from_secs(3));
+    let took = start.elapsed();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    let records = read_log(&log);
+    let shutdown = records.last().unwrap();
+    assert_eq!(shutdown["event"], "shutdown");
+    assert_eq!(shutdown["echoes"], 10_000);
+    assert!(shutdown["console_dropped"].as_u64().unwrap() > 0);
 }
 
 /// Renames the log away and sends SIGHUP `times` times while clients echo; returns the

@@ -445,3 +445,52 @@ fn a_tap_deleted_under_the_server_stops_it_with_a_clear_error() {
     let records = records(&log);
     assert_eq!(records.last().expect("records")["event"], "shutdown");
 }
+
+/// SIGHUP reopens the log file here too (logrotate), and `--flush-after` reaches the TAP
+/// server through the same machine: an unterminated message is logged once idle.
+#[test]
+fn tap_server_reopens_its_log_on_sighup_and_flushes_idle_lines() {
+    if !privileged() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let ns = Netns::new();
+    let mut server = Server::start(&ns, &log, &["--flush-after", "50"]);
+    ns.enter(|| tcp_echo(b"before\n"));
+    let moved = dir.path().join("server.log.1");
+    std::fs::rename(&log, &moved).expect("move the log away");
+    let pid = libc::pid_t::try_from(server.child.id()).expect("pid");
+    // Safety: kill(2) on our own child's PID.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let start = Instant::now();
+    while !log.exists() {
+        assert!(start.elapsed() < WAIT, "no new log file after SIGHUP");
+        thread::sleep(Duration::from_millis(5));
+    }
+    ns.enter(|| {
+        let addr = SocketAddr::from((SERVER, PORT));
+        let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        for msg in [&b"Hi There"[..], b"Hello world!"] {
+            s.write_all(msg).expect("send");
+            let mut back = vec![0; msg.len()];
+            s.read_exact(&mut back).expect("echo");
+            thread::sleep(Duration::from_millis(200)); // longer than --flush-after
+        }
+    });
+    let (status, _) = server.stop();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let old = records(&moved);
+    let new = records(&log);
+    let msgs = |r: &[serde_json::Value]| -> Vec<String> {
+        events(r, "echo")
+            .iter()
+            .map(|e| e["msg"].as_str().expect("text").to_owned())
+            .collect()
+    };
+    assert_eq!(msgs(&old), ["before"]);
+    assert_eq!(msgs(&new), ["Hi There", "Hello world!"]);
+    assert!(events(&new, "echo").iter().all(|e| e["partial"] == true));
+    assert_eq!(events(&new, "shutdown").len(), 1);
+}

@@ -363,16 +363,8 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         conn: &mut Connection<B>,
     ) -> Option<Progress> {
         let Connection { id, peer, machine } = &mut *conn;
-        let log = &mut self.log;
-        let echoes = &mut self.counts.totals.echoes;
-        let reason = machine.handle_timeout(now, |line| {
-            *echoes += 1;
-            if log.enabled(Event::Echo.level()) {
-                let ts = log.timestamp(now);
-                let text = PeerText::new(peer);
-                log.write(&echo_record(ts, *id, text.as_str(), line));
-            }
-        })?;
+        let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
+        let reason = machine.handle_timeout(now, |line| lines.echo(line))?;
         Some(self.close(now, conn, reason))
     }
 

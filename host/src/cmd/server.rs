@@ -179,24 +179,29 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
     let log = &config.log;
-    let sink = match LogSink::open(log.mode, &log.file, log.level) {
+    let mut sink = match LogSink::open(log.mode, &log.file, log.level) {
         Ok(s) => s,
         Err(e) => {
             let e = anyhow!(e).context(format!("cannot open log file {}", log.file.display()));
             return exit::report("server", &e, exit::USAGE);
         }
     };
+    // SIGHUP reopens the log file (logrotate); the loop's end of batch looks at the flag.
+    let hangup = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)) {
+        let e = anyhow!(e).context("cannot handle SIGHUP");
+        return exit::report("server", &e, exit::FAILED);
+    }
+    sink.reopen_when(hangup);
     let service = new_service(config.service, sink);
     let stop = Arc::new(AtomicBool::new(false));
-    let hangup = Arc::new(AtomicBool::new(false));
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
-            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM/SIGHUP");
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM");
             return exit::report("server", &e, exit::FAILED);
         }
     }
-    match smol_tap::run(opts, service, &stop, &hangup) {
+    match smol_tap::run(opts, service, &stop) {
         Ok(()) => ExitCode::from(exit::OK),
         // The TAP broke while serving; anything before that is the user's to fix.
         Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),

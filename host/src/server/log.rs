@@ -12,6 +12,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
@@ -98,6 +100,8 @@ pub struct LogSink {
     line: Vec<u8>,
     /// Where file records are formatted before they are appended to the pending bytes.
     scratch: Vec<u8>,
+    /// Set (by a SIGHUP handler) to ask for [`LogSink::reopen`] at the next batch's end.
+    reopen_requested: Option<Arc<AtomicBool>>,
 }
 
 impl LogSink {
@@ -119,6 +123,7 @@ impl LogSink {
             console,
             file,
             last_file_flush: Instant::now(),
+            reopen_requested: None,
             line: Vec::new(),
             scratch: Vec::new(),
         })
@@ -191,9 +196,21 @@ impl LogSink {
         }
     }
 
+    /// Makes [`LogSink::end_of_batch`] reopen the file once `flag` is set (and clear it):
+    /// for a runner whose loop does not watch signals itself (the TAP server's SIGHUP).
+    pub fn reopen_when(&mut self, flag: Arc<AtomicBool>) {
+        self.reopen_requested = Some(flag);
+    }
+
     /// Called after each round of events: the console lines are queued now, the file is
-    /// written when enough is pending or a second has passed.
+    /// written when enough is pending or a second has passed (after a reopen, if one was
+    /// asked for with [`LogSink::reopen_when`]).
     pub fn end_of_batch(&mut self) {
+        if let Some(flag) = &self.reopen_requested {
+            if flag.swap(false, Ordering::AcqRel) {
+                self.reopen();
+            }
+        }
         self.queue_console();
         if let Some((path, out)) = &mut self.file {
             let due = self.last_file_flush.elapsed() >= FILE_FLUSH_EVERY;

@@ -61,14 +61,8 @@ pub struct TapOptions {
 }
 
 /// Serves on the TAP until `shutdown` is set, then closes every connection, logs
-/// `shutdown` and returns; each time `hangup` is set (SIGHUP) the log file is reopened.
-/// Open errors ([`OpenError`]) name their cause.
-pub fn run(
-    opts: TapOptions,
-    mut service: Service,
-    shutdown: &AtomicBool,
-    hangup: &AtomicBool,
-) -> anyhow::Result<()> {
+/// `shutdown` and returns. Open errors ([`OpenError`]) name their cause.
+pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let tap = TapDevice::open(&opts.iface)?;
     let fd = tap.as_raw_fd();
     let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
@@ -95,9 +89,6 @@ pub fn run(
     service.log_mut().flush();
     let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
-        if hangup.swap(false, Ordering::Relaxed) {
-            service.log_mut().reopen();
-        }
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
         device.get_mut().flush();
