@@ -58,8 +58,8 @@ pub fn run(run: &Run) -> Result<Report, Error> {
     let mut rbuf = vec![0u8; READ_BUFFER];
     let mut events = Events::with_capacity(1024);
     let mut next_tick = clock.start + TICK;
-    for index in 0..flows.len() {
-        drive(run, &clock, &mut stats, &mut flows[index], index, &mut rbuf);
+    for (index, flow) in flows.iter_mut().enumerate() {
+        drive(run, &clock, &mut stats, flow, index, &mut rbuf);
     }
     let stopped = loop {
         let now = Instant::now();

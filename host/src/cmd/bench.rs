@@ -148,7 +148,7 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
 /// Messages a second: 0 (closed loop) or a finite positive number.
 fn rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate >= 0.0 && rate <= 1e9 => Ok(rate),
+        Ok(rate) if (0.0..=1e9).contains(&rate) => Ok(rate),
         _ => Err(format!(
             "`{text}` is not a rate (messages a second, 0 to 10^9)"
         )),
