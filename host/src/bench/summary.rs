@@ -3,8 +3,6 @@
 
 use std::io::{self, Write};
 
-use serde_json::{Value, json};
-
 use super::Config;
 use super::stats::Stats;
 
@@ -85,35 +83,48 @@ impl Report {
         self.errors == 0 && self.mismatches == 0
     }
 
-    /// The `--json` object.
-    pub fn json(&self) -> Value {
-        let round = |x: f64, places: i32| {
-            let scale = 10f64.powi(places);
-            (x * scale).round() / scale
-        };
-        json!({
-            "mode": self.mode,
-            "proto": self.proto,
-            "conns": self.conns,
-            "secs": round(self.secs, 3),
-            "size": self.size,
-            "round_trips": self.round_trips,
-            "rt_per_s": self.rt_per_s.map(|x| round(x, 1)),
-            "mb_per_s": self.mb_per_s.map(|x| round(x, 3)),
-            "held": self.held,
-            "failed": self.failed,
-            "connect_per_s": self.connect_per_s.map(|x| round(x, 1)),
-            "latency_us": self.latency.map(|l| json!({
-                "p50": round(l.p50, 1),
-                "p90": round(l.p90, 1),
-                "p99": round(l.p99, 1),
-                "p999": round(l.p999, 1),
-                "max": round(l.max, 1),
-            })),
-            "errors": self.errors,
-            "mismatches": self.mismatches,
-            "lost": self.lost,
-        })
+    /// The `--json` object, its keys in the documented order.
+    pub fn json(&self) -> String {
+        fn num(x: Option<f64>, places: usize) -> String {
+            x.filter(|x| x.is_finite())
+                .map_or_else(|| "null".into(), |x| format!("{x:.places$}"))
+        }
+        fn int(x: Option<u64>) -> String {
+            x.map_or_else(|| "null".into(), |x| x.to_string())
+        }
+        let latency = self.latency.map_or_else(
+            || "null".to_string(),
+            |l| {
+                format!(
+                    "{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{}}}",
+                    num(Some(l.p50), 1),
+                    num(Some(l.p90), 1),
+                    num(Some(l.p99), 1),
+                    num(Some(l.p999), 1),
+                    num(Some(l.max), 1)
+                )
+            },
+        );
+        format!(
+            "{{\"mode\":\"{}\",\"proto\":\"{}\",\"conns\":{},\"secs\":{},\"size\":{},\
+             \"round_trips\":{},\"rt_per_s\":{},\"mb_per_s\":{},\"held\":{},\"failed\":{},\
+             \"connect_per_s\":{},\"latency_us\":{latency},\"errors\":{},\"mismatches\":{},\
+             \"lost\":{}}}",
+            self.mode,
+            self.proto,
+            self.conns,
+            num(Some(self.secs), 3),
+            self.size,
+            int(self.round_trips),
+            num(self.rt_per_s, 1),
+            num(self.mb_per_s, 3),
+            int(self.held),
+            int(self.failed),
+            num(self.connect_per_s, 1),
+            self.errors,
+            self.mismatches,
+            int(self.lost),
+        )
     }
 
     /// The summary for people, one fact a line.
@@ -174,5 +185,47 @@ impl Report {
             stdout.write_all(self.text().as_bytes())?;
         }
         stdout.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keys_in_order_with_nulls() {
+        let report = Report {
+            mode: "hold",
+            proto: "tcp",
+            conns: 3,
+            secs: 1.5,
+            size: 64,
+            round_trips: None,
+            rt_per_s: None,
+            mb_per_s: None,
+            sent_mb_per_s: None,
+            held: Some(3),
+            failed: Some(0),
+            connect_per_s: Some(1234.56),
+            latency: Some(Latency {
+                p50: 10.0,
+                p90: 11.0,
+                p99: 12.5,
+                p999: 13.0,
+                max: 14.0,
+            }),
+            errors: 0,
+            mismatches: 0,
+            lost: None,
+            first_problem: None,
+            interrupted: false,
+        };
+        assert_eq!(
+            report.json(),
+            "{\"mode\":\"hold\",\"proto\":\"tcp\",\"conns\":3,\"secs\":1.500,\"size\":64,\
+             \"round_trips\":null,\"rt_per_s\":null,\"mb_per_s\":null,\"held\":3,\"failed\":0,\
+             \"connect_per_s\":1234.6,\"latency_us\":{\"p50\":10.0,\"p90\":11.0,\"p99\":12.5,\
+             \"p999\":13.0,\"max\":14.0},\"errors\":0,\"mismatches\":0,\"lost\":null}"
+        );
     }
 }
