@@ -17,7 +17,7 @@ use super::{Error, Run, TICK};
 
 /// Probes in flight at once: the server answers a bounded burst, and a probe's timeout
 /// starts when it is sent, not while it waits behind a million others.
-const PROBES_IN_FLIGHT: usize = 4096;
+const PROBES_IN_FLIGHT: usize = 512;
 
 /// A probe's state, per connection; kept small (a million of them).
 #[derive(Clone, Copy)]
