@@ -330,11 +330,15 @@ fn a_corrupted_byte_is_a_mismatch() {
             }
         });
     });
-    let mut args = vec!["-p", &port, "-c", "1", "--json"];
-    args.extend(SHORT);
-    let summary = assert_failed(&bench(&args), "differs");
-    assert_eq!(summary["mismatches"], 1, "{summary}");
-    assert_eq!(summary["errors"], 0);
+    // One connection (blocking calls) and three (the event loop): one wrong byte each.
+    for conns in [1, 3] {
+        let conns_arg = conns.to_string();
+        let mut args = vec!["-p", &port, "-c", &conns_arg, "--json"];
+        args.extend(SHORT);
+        let summary = assert_failed(&bench(&args), "differs");
+        assert_eq!(summary["mismatches"], conns, "{summary}");
+        assert_eq!(summary["errors"], 0);
+    }
 }
 
 #[test]
@@ -398,23 +402,26 @@ fn a_truncated_echo_is_an_error_after_the_timeout() {
         }
         let _ = stream.read_to_end(&mut Vec::new());
     });
-    let start = Instant::now();
-    let args = [
-        "-p",
-        &port,
-        "-c",
-        "1",
-        "-d",
-        "0.2",
-        "--warmup",
-        "0",
-        "--timeout",
-        "0.3",
-        "--json",
-    ];
-    let summary = assert_failed(&bench(&args), "no echo for");
-    assert_eq!(summary["errors"], 1, "{summary}");
-    assert!(start.elapsed() < Duration::from_secs(5));
+    for conns in [1u64, 2] {
+        let start = Instant::now();
+        let conns_arg = conns.to_string();
+        let args = [
+            "-p",
+            &port,
+            "-c",
+            &conns_arg,
+            "-d",
+            "0.2",
+            "--warmup",
+            "0",
+            "--timeout",
+            "0.3",
+            "--json",
+        ];
+        let summary = assert_failed(&bench(&args), "no echo for");
+        assert_eq!(summary["errors"], conns, "{summary}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
 }
 
 #[test]
@@ -458,11 +465,14 @@ fn a_reset_is_an_error() {
         let _ = stream.read(&mut buf);
         drop(stream);
     });
-    let mut args = vec!["-p", &port, "-c", "1", "--json"];
-    args.extend(SHORT);
-    let summary = json(&bench(&args), 1);
-    assert_eq!(summary["errors"], 1, "{summary}");
-    assert!(summary["round_trips"].as_u64().unwrap() >= 5, "{summary}");
+    for conns in [1u64, 2] {
+        let conns_arg = conns.to_string();
+        let mut args = vec!["-p", &port, "-c", &conns_arg, "--json"];
+        args.extend(SHORT);
+        let summary = json(&bench(&args), 1);
+        assert_eq!(summary["errors"], conns, "{summary}");
+        assert!(summary["round_trips"].as_u64().unwrap() >= 5, "{summary}");
+    }
 }
 
 #[test]
@@ -534,22 +544,25 @@ fn too_many_connections_for_the_open_file_limit_say_which_limit() {
 #[test]
 fn ctrl_c_stops_early_and_prints_the_summary() {
     let (_server, port) = server(&[]);
-    let child = echokit()
-        .args([
-            "bench", "-p", &port, "-c", "2", "-d", "30", "--warmup", "0", "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    thread::sleep(Duration::from_millis(500));
-    // Safety: kill has no memory preconditions; the pid is our own child's.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let start = Instant::now();
-    let output = child.wait_with_output().expect("wait");
-    assert!(start.elapsed() < Duration::from_secs(2));
-    let summary = json(&output, 0);
-    let secs = summary["secs"].as_f64().unwrap();
-    assert!(secs > 0.2 && secs < 5.0, "{summary}");
-    assert!(summary["round_trips"].as_u64().unwrap() > 0);
+    // One connection runs blocking calls, more run the event loop: both see Ctrl-C.
+    for conns in ["1", "2"] {
+        let child = echokit()
+            .args([
+                "bench", "-p", &port, "-c", conns, "-d", "30", "--warmup", "0", "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        thread::sleep(Duration::from_millis(500));
+        // Safety: kill has no memory preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let start = Instant::now();
+        let output = child.wait_with_output().expect("wait");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let summary = json(&output, 0);
+        let secs = summary["secs"].as_f64().unwrap();
+        assert!(secs > 0.2 && secs < 5.0, "{summary}");
+        assert!(summary["round_trips"].as_u64().unwrap() > 0);
+    }
 }

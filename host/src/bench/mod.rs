@@ -4,7 +4,8 @@
 //! One mio event loop on one thread drives every connection: no thread per connection, no
 //! allocation per message (messages are slices of one shared [`payload::Pattern`]).
 //! Connections are opened first ([`connect`]); then one of [`pingpong`], [`stream`],
-//! [`hold`] or [`udp`] runs for the warm-up and the measured seconds, counting into
+//! [`hold`] or [`udp`] (or, for one connection in a closed loop, [`single`]'s blocking
+//! calls) runs for the warm-up and the measured seconds, counting into
 //! [`stats::Stats`]; [`summary`] prints what was measured.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod payload;
 pub mod pingpong;
 pub mod progress;
 pub mod schedule;
+pub mod single;
 pub mod stats;
 pub mod stream;
 pub mod summary;
@@ -53,6 +55,8 @@ pub fn run(config: &Config, stop: &Stop) -> Result<Report, Error> {
     };
     match (config.udp, config.mode) {
         (true, _) => udp::run(&run),
+        // One connection, closed loop: blocking calls are cheaper than any event loop.
+        (false, Mode::Pingpong) if config.conns == 1 && config.rate.is_none() => single::run(&run),
         (false, Mode::Pingpong) => pingpong::run(&run),
         (false, Mode::Stream) => stream::run(&run),
         (false, Mode::Hold) => hold::run(&run),
