@@ -31,21 +31,33 @@ pin = ["taskset", "-c", cpu]
 scenarios = [("pingpong", 1, 64), ("pingpong", 50, 64), ("pingpong", 1, 4096),
              ("pingpong", 50, 4096), ("stream", 1, 65536)]
 
+def measured(cmd):
+    """Runs cmd; returns its JSON and the CPU seconds it used (user + system)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    assert status == 0, (cmd, out)
+    return json.loads(out), usage.ru_utime + usage.ru_stime
+
 def loadgen(mode, conns, size):
     size_flag = ["--size", str(size)] if mode == "pingpong" else ["--chunk", str(size)]
     cmd = pin + [lg, mode, "--addr", f"127.0.0.1:{port}", "--conns", str(conns),
                  "--secs", secs, "--warmup", warm] + size_flag
-    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    r, cpu_s = measured(cmd)
     assert r["ok"], r
-    return (r.get("rt_per_s") or r["mb_per_s"], r.get("p50_us"), r.get("p99_us"))
+    work = r.get("ops_total") or r["bytes_total"] / 1e6
+    return (r.get("rt_per_s") or r["mb_per_s"], r.get("p50_us"), r.get("p99_us"), cpu_s / work * 1e6)
 
 def echokit(mode, conns, size, extra=()):
     cmd = pin + [bin_, "bench", "-p", port, "--mode", mode, "-c", str(conns), "--size",
                  str(size), "-d", secs, "--warmup", warm, "--json", *extra]
-    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    r, cpu_s = measured(cmd)
     assert r["errors"] == 0 and r["mismatches"] == 0, r
     lat = r["latency_us"] or {}
-    return (r["rt_per_s"] or r["mb_per_s"], lat.get("p50"), lat.get("p99"))
+    # Work done in the warm-up and the window (the CPU time covers both).
+    total = float(secs) + float(warm)
+    work = (r["rt_per_s"] or r["mb_per_s"]) * total
+    return (r["rt_per_s"] or r["mb_per_s"], lat.get("p50"), lat.get("p99"), cpu_s / work * 1e6)
 
 results = {s: {"loadgen": [], "echokit": []} for s in scenarios}
 for _ in range(rounds):
@@ -58,14 +70,16 @@ def med(rows, i):
     return statistics.median(vals) if vals else None
 
 print(f"c-epoll peer, server and load generator on CPU {cpu}, {rounds} interleaved rounds of {secs} s (+{warm} s warm-up); medians")
-print("| scenario | loadgen | echokit bench | ratio | p50 us lg / ek | p99 us lg / ek |")
-print("|---|---|---|---|---|---|")
+print("| scenario | loadgen | echokit bench | ratio | p50 us lg / ek | p99 us lg / ek | own CPU us per op (MB) lg / ek |")
+print("|---|---|---|---|---|---|---|")
 for (mode, conns, size), r in results.items():
     unit = "rt/s" if mode == "pingpong" else "MB/s"
     a, b = med(r["loadgen"], 0), med(r["echokit"], 0)
     lat = lambda i: (f"{med(r['loadgen'], i)} / {med(r['echokit'], i)}" if mode == "pingpong" else "-")
-    print(f"| {mode} C={conns} {size} B | {a:,.0f} {unit} | {b:,.0f} {unit} | {b / a:.3f}x | {lat(1)} | {lat(2)} |")
+    cpu = f"{med(r['loadgen'], 3):.2f} / {med(r['echokit'], 3):.2f}"
+    print(f"| {mode} C={conns} {size} B | {a:,.0f} {unit} | {b:,.0f} {unit} | {b / a:.3f}x | {lat(1)} | {lat(2)} | {cpu} |")
 rates = [echokit("pingpong", 10, 64, ["--rate", "10000"])[0] for _ in range(rounds)]
+# (the open loop spins between messages to send on time: its CPU is not compared)
 print(f"open loop --rate 10000 -c 10: achieved {[round(x) for x in rates]} rt/s "
       f"(median {statistics.median(rates) / 10000:.4f} of the target)")
 PY

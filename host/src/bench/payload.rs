@@ -76,6 +76,16 @@ impl Pattern {
         }
     }
 
+    /// The bytes of `message` from position `from` on, copied into `buf` (at least the
+    /// message's size): one contiguous buffer for a plain `send` (cheaper than a vectored
+    /// write of the two parts).
+    pub fn bytes_from<'b>(&self, message: Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
+        let [body, newline] = self.tail(message, from);
+        buf[..body.len()].copy_from_slice(body);
+        buf[body.len()..body.len() + newline.len()].copy_from_slice(newline);
+        &buf[..body.len() + newline.len()]
+    }
+
     /// The whole message in `buf` (for a datagram, which must be one buffer).
     pub fn fill<'b>(&self, message: Message, buf: &'b mut [u8]) -> &'b [u8] {
         let size = message.size as usize;

@@ -2,7 +2,7 @@
 //! at once (closed loop) or when the next one is due (`--rate`, open loop; see
 //! [`super::schedule`]).
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -52,6 +52,8 @@ struct Driver<'r, 'a> {
     busy: usize,
     alive: usize,
     rbuf: Vec<u8>,
+    /// The message being written, made contiguous.
+    sbuf: Vec<u8>,
 }
 
 /// Runs pingpong over TCP.
@@ -97,6 +99,7 @@ pub fn run(run: &Run) -> Result<Report, Error> {
         busy: 0,
         alive: opened.connected,
         rbuf: vec![0; config.size],
+        sbuf: vec![0; config.size],
     };
     // Connections that could not be opened are errors of this run.
     driver.stats.errors += opened.failed as u64;
@@ -105,7 +108,7 @@ pub fn run(run: &Run) -> Result<Report, Error> {
     }
     if driver.schedule.is_none() {
         for conn in conns.iter_mut() {
-            driver.start(conn, clock.start);
+            driver.start(conn, clock.start, clock.start);
         }
     }
     let stopped = driver.run_loop(&mut poll, &mut conns, &mut progress)?;
@@ -151,7 +154,7 @@ impl Driver<'_, '_> {
                         .iter_mut()
                         .filter(|c| !c.busy && c.released > c.started)
                     {
-                        self.start_due(conn);
+                        self.start_due(conn, now);
                     }
                 }
             }
@@ -184,8 +187,8 @@ impl Driver<'_, '_> {
         }
     }
 
-    /// Starts the next message of `conn`, due at `due`.
-    fn start(&mut self, conn: &mut Conn, due: Instant) {
+    /// Starts the next message of `conn`, due at `due`, at `now`.
+    fn start(&mut self, conn: &mut Conn, due: Instant, now: Instant) {
         if conn.sock.is_none() {
             return;
         }
@@ -194,7 +197,7 @@ impl Driver<'_, '_> {
         conn.got = 0;
         conn.busy = true;
         conn.due = due;
-        conn.progress = Instant::now();
+        conn.progress = now;
         self.busy += 1;
         if let Err(e) = self.write(conn) {
             self.fail(conn, e);
@@ -202,13 +205,13 @@ impl Driver<'_, '_> {
     }
 
     /// Open loop: starts the connection's next scheduled message.
-    fn start_due(&mut self, conn: &mut Conn) {
+    fn start_due(&mut self, conn: &mut Conn, now: Instant) {
         let Some(schedule) = &self.schedule else {
             return;
         };
         let due = schedule.due_of(conn.index, conn.started);
         conn.started += 1;
-        self.start(conn, due);
+        self.start(conn, due, now);
     }
 
     /// Writes what is left of the current message.
@@ -218,8 +221,11 @@ impl Driver<'_, '_> {
             return Ok(());
         };
         while conn.sent < size {
-            let [body, newline] = self.run.pattern.tail(conn.message, conn.sent);
-            match sock.write_vectored(&[IoSlice::new(body), IoSlice::new(newline)]) {
+            let bytes = self
+                .run
+                .pattern
+                .bytes_from(conn.message, conn.sent, &mut self.sbuf);
+            match sock.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => conn.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -295,7 +301,15 @@ impl Driver<'_, '_> {
     fn complete(&mut self, conn: &mut Conn, now: Instant) {
         conn.busy = false;
         self.busy -= 1;
-        if self.clock.measuring(now) {
+        // Closed loop: what completes inside the window counts. Open loop: what was due
+        // inside it, so the rate achieved is what the server kept up with (a backlog from
+        // the warm-up caught up inside the window does not count twice).
+        let counted = if self.schedule.is_some() {
+            conn.due
+        } else {
+            now
+        };
+        if self.clock.measuring(counted) {
             self.stats.round_trips += 1;
             self.stats.echoed += self.run.config.size as u64;
             self.stats.record(now - conn.due);
@@ -305,9 +319,9 @@ impl Driver<'_, '_> {
             return;
         }
         if self.schedule.is_none() {
-            self.start(conn, now);
+            self.start(conn, now, now);
         } else if conn.released > conn.started {
-            self.start_due(conn);
+            self.start_due(conn, now);
         }
     }
 

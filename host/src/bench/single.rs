@@ -3,7 +3,7 @@
 //! a round trip; an event loop needs a third, the wait), so one connection is driven as
 //! hard as a hand-written blocking client drives it.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
@@ -44,7 +44,10 @@ pub fn run(run: &Run) -> Result<Report, Error> {
     })?;
     let mut progress = Progress::new(config.progress);
     let mut stats = Stats::new();
-    let mut rbuf = vec![0u8; config.size];
+    let mut buffers = Buffers {
+        send: vec![0; config.size],
+        recv: vec![0; config.size],
+    };
     let seed = payload::seed(0);
     let clock = Clock::starting_now(config);
     let mut n = 0u64;
@@ -54,7 +57,14 @@ pub fn run(run: &Run) -> Result<Report, Error> {
             break start;
         }
         let message = Pattern::message(seed, n, config.size);
-        match round_trip(run, &mut sock, message, &mut rbuf, &mut stats, n) {
+        match round_trip(
+            run,
+            &mut sock,
+            message,
+            &mut buffers,
+            &mut stats,
+            (n, start),
+        ) {
             Ok(true) => {}
             Ok(false) => break Instant::now(),
             Err(e) => {
@@ -87,41 +97,48 @@ fn ticked(e: &io::Error) -> bool {
     )
 }
 
-/// Sends `message` and reads its echo, counting wrong bytes; `Ok(false)`: stopped.
+/// Sends `message` (started at `start`) and reads its echo, counting wrong bytes;
+/// `Ok(false)`: stopped. The clock is read only when a blocking call times out (every
+/// [`TICK`]), not for every byte moved.
 fn round_trip(
     run: &Run,
     sock: &mut TcpStream,
     message: payload::Message,
-    rbuf: &mut [u8],
+    buffers: &mut Buffers,
     stats: &mut Stats,
-    n: u64,
+    (n, start): (u64, Instant),
 ) -> io::Result<bool> {
     let size = run.config.size;
     let timeout = run.config.timeout;
-    let mut moved = Instant::now();
-    let check = |moved: Instant, what: &str| -> io::Result<bool> {
+    // When progress was last seen, and whether any was made since.
+    let mut seen = start;
+    let mut moved = false;
+    let mut tick = |moved: &mut bool, what: &dyn Fn() -> String| -> io::Result<bool> {
         if run.stop.is_set() {
             return Ok(false);
         }
-        if moved.elapsed() >= timeout {
+        let now = Instant::now();
+        if std::mem::take(moved) {
+            seen = now;
+        } else if now - seen >= timeout {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("no echo for {timeout:?} ({what} of message {n})"),
+                format!("no echo for {timeout:?} ({} of message {n})", what()),
             ));
         }
         Ok(true)
     };
     let mut sent = 0;
     while sent < size {
-        let [body, newline] = run.pattern.tail(message, sent);
-        match sock.write_vectored(&[IoSlice::new(body), IoSlice::new(newline)]) {
+        let bytes = run.pattern.bytes_from(message, sent, &mut buffers.send);
+        match sock.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(k) => {
                 sent += k;
-                moved = Instant::now();
+                moved = true;
             }
             Err(e) if ticked(&e) => {
-                if !check(moved, &format!("{sent} of {size} bytes sent"))? {
+                if !tick(&mut moved, &|| format!("{sent} of {size} bytes sent"))? {
                     return Ok(false);
                 }
             }
@@ -130,7 +147,7 @@ fn round_trip(
     }
     let mut got = 0;
     while got < size {
-        match sock.read(&mut rbuf[..size - got]) {
+        match sock.read(&mut buffers.recv[..size - got]) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -138,7 +155,7 @@ fn round_trip(
                 ));
             }
             Ok(k) => {
-                let wrong = run.pattern.mismatches(message, got, &rbuf[..k]);
+                let wrong = run.pattern.mismatches(message, got, &buffers.recv[..k]);
                 stats.mismatched(wrong, || {
                     format!(
                         "connection 0: echo of message {n} differs in {wrong} of bytes {got}..{}",
@@ -146,10 +163,10 @@ fn round_trip(
                     )
                 });
                 got += k;
-                moved = Instant::now();
+                moved = true;
             }
             Err(e) if ticked(&e) => {
-                if !check(moved, &format!("{got} of {size} bytes back"))? {
+                if !tick(&mut moved, &|| format!("{got} of {size} bytes back"))? {
                     return Ok(false);
                 }
             }
@@ -157,4 +174,10 @@ fn round_trip(
         }
     }
     Ok(true)
+}
+
+/// The message being sent (contiguous) and its echo.
+struct Buffers {
+    send: Vec<u8>,
+    recv: Vec<u8>,
 }

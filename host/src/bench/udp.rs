@@ -308,7 +308,13 @@ impl Driver<'_, '_> {
     fn finish(&mut self, sock: &mut Sock, index: usize, now: Instant, echoed: bool) {
         sock.busy = false;
         self.busy -= 1;
-        if echoed && self.clock.measuring(now) {
+        // As over TCP: the open loop counts what was due inside the window.
+        let counted = if self.schedule.is_some() {
+            sock.due
+        } else {
+            now
+        };
+        if echoed && self.clock.measuring(counted) {
             self.stats.round_trips += 1;
             self.stats.echoed += self.run.config.size as u64;
             self.stats.record(now - sock.due);
