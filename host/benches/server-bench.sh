@@ -49,11 +49,18 @@ def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def run(proc, port, mode, conns, size):
     d = "3" if mode == "hold" else secs
     cmd = pin + [bin_, "bench", "-p", str(port), "--mode", mode, "-c", str(conns),
                  "--size", str(size), "-d", d, "--warmup", warm, "--json"]
     base = rss_kib(proc.pid)
+    cpu0 = cpu_s(proc.pid)
     b = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     peak = base
     while b.poll() is None:
@@ -62,9 +69,13 @@ def run(proc, port, mode, conns, size):
     if r["errors"] or r["mismatches"]:
         raise SystemExit(f"{mode} C={conns}: {r}")
     if mode == "hold":
-        return ((peak - base) * 1024 / max(r["held"], 1), None)
+        return ((peak - base) * 1024 / max(r["held"], 1), None, None)
     lat = r["latency_us"] or {}
-    return (r["rt_per_s"] or r["mb_per_s"], lat.get("p99"))
+    value = r["rt_per_s"] or r["mb_per_s"]
+    # Server CPU per round trip (us) or per MB (ms), over warm-up and window alike.
+    work = value * (float(secs) + float(warm))
+    per = (cpu_s(proc.pid) - cpu0) / work * (1e6 if mode == "pingpong" else 1e3)
+    return (value, lat.get("p99"), per)
 
 running = {name: start(cmd) for name, cmd in servers}
 results = {s: {name: [] for name, _ in servers} for s in scenarios}
@@ -89,17 +100,21 @@ finally:
 names = [n for n, _ in servers]
 print(f"server and echokit bench on CPU {cpu}; {rounds} interleaved rounds of {secs} s "
       f"(+{warm} s warm-up); medians; p99 in us")
-print("| scenario | " + " | ".join(names) + " |" + "".join(f" echokit/{n} |" for n in names[1:]))
+print("| scenario | " + " | ".join(names) + " |" + "".join(f" echokit/{n}: throughput, server CPU per op |" for n in names[1:]))
 print("|---" * (1 + 2 * len(names) - 1) + "|")
 for (mode, conns, size), r in results.items():
     unit = {"pingpong": "rt/s", "stream": "MB/s", "hold": "B/conn"}[mode]
     label = {"pingpong": f"pingpong {size} B, {conns} conn", "stream": f"stream {conns} conns, {size} B writes",
              "hold": f"{conns} idle conns, server memory"}[mode]
-    cells, meds = [], []
+    cells, meds, cpus = [], [], []
     for n in names:
         v = statistics.median(x[0] for x in r[n]); meds.append(v)
         p99 = [x[1] for x in r[n] if x[1] is not None]
-        cells.append(f"{v:,.0f} {unit}" + (f" (p99 {statistics.median(p99):.0f})" if p99 else ""))
-    ratios = [f" {meds[0] / m:.2f}x |" if m else " - |" for m in meds[1:]]
+        cpu = [x[2] for x in r[n] if x[2] is not None]
+        cpus.append(statistics.median(cpu) if cpu else None)
+        cells.append(f"{v:,.0f} {unit}" + (f" (p99 {statistics.median(p99):.0f})" if p99 else "")
+                     + (f", CPU {cpus[-1]:.2f} {'us/rt' if mode == 'pingpong' else 'ms/MB'}" if cpu else ""))
+    ratios = [(f" {meds[0] / m:.2f}x" if m else " -") + (f" / {cpus[0] / c:.2f}x |" if c else " |")
+              for m, c in zip(meds[1:], cpus[1:])]
     print(f"| {label} | " + " | ".join(cells) + " |" + "".join(ratios))
 PY
