@@ -566,3 +566,23 @@ fn ctrl_c_stops_early_and_prints_the_summary() {
         assert!(summary["round_trips"].as_u64().unwrap() > 0);
     }
 }
+
+#[test]
+fn ctrl_c_while_holding_reports_the_connections_held() {
+    let (_server, port) = server(&[]);
+    let child = echokit()
+        .args([
+            "bench", "-p", &port, "--mode", "hold", "-c", "50", "-d", "30", "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    thread::sleep(Duration::from_millis(700));
+    // Safety: kill has no memory preconditions; the pid is our own child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().expect("wait");
+    let summary = json(&output, 0);
+    assert_eq!(summary["held"], 50, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+}

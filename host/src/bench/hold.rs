@@ -44,6 +44,7 @@ pub fn run(run: &Run) -> Result<Report, Error> {
     stats.first_problem = opened.first_error;
     let mut socks = opened.socks;
     let connect_per_s = opened.connected as f64 / opened.secs.max(f64::MIN_POSITIVE);
+    let attempted = (opened.connected + opened.failed) as u64;
 
     // Hold: nothing should happen; anything that does (a close, stray bytes) fails it.
     let start = Instant::now();
@@ -74,14 +75,17 @@ pub fn run(run: &Run) -> Result<Report, Error> {
 
     // Probe every connection still open.
     let interrupted = run.stop.is_set();
+    // Stopped early: the connections still open count as held, unprobed.
     let held = if interrupted {
-        0
+        socks.iter().filter(|s| s.is_some()).count() as u64
     } else {
         probe_all(run, &mut poll, &mut socks, &mut stats, &mut progress)?
     };
     drop(socks);
-    let failed = config.conns as u64 - held;
-    stats.errors = if interrupted { stats.errors } else { failed };
+    // Tried and not held (not opened, lost while held, or no right echo); connections a
+    // Ctrl-C kept from being tried are neither held nor failed.
+    let failed = attempted - held;
+    stats.errors = failed;
     let mut report = Report::new(config, &stats, held_secs);
     report.held = Some(held);
     report.failed = Some(failed);
