@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd;
 
-/// Echo toolkit: a server, a client and a log archiver.
+/// Echo toolkit: a server, a client, a log archiver and a load generator.
 #[derive(Debug, Parser)]
 #[command(name = "echokit", version, about)]
 pub struct Cli {
@@ -22,6 +22,8 @@ pub enum Command {
     Client(cmd::client::Args),
     /// Turn a server log (JSON Lines or legacy) into CSV or JSON Lines.
     Archive(cmd::archive::Args),
+    /// Load an echo server (round trips/s, MB/s, connections held, latency), checking every byte.
+    Bench(cmd::bench::Args),
 }
 
 /// Runs a parsed command line and turns its outcome into the exit code.
@@ -30,6 +32,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Server(args) => cmd::server::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Archive(args) => cmd::archive::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     }
 }
 
@@ -39,7 +42,7 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
     let command = std::env::args_os()
         .nth(1)
         .and_then(|a| a.into_string().ok())
-        .filter(|a| ["server", "client", "archive"].contains(&a.as_str()));
+        .filter(|a| ["server", "client", "archive", "bench"].contains(&a.as_str()));
     let who = command.map_or_else(|| "echokit".to_string(), |c| format!("echokit {c}"));
     let cause = crate::exit::one_line(&cause(&e.to_string()));
     crate::exit::stderr_line(&format!("{who}: error: {cause} (see --help)"));

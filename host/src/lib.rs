@@ -7,8 +7,10 @@
 //!   smoltcp runner on a TAP).
 //! - [`client`]: the client's modes (interactive, piped, one-shot, ping; TCP and UDP).
 //! - [`archive`]: log to CSV / JSON Lines.
+//! - [`bench`]: the load generator that checks every echoed byte.
 
 pub mod archive;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cmd;

@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its `Args` and its `run`.
 
 pub mod archive;
+pub mod bench;
 pub mod client;
 pub mod server;

@@ -1,0 +1,588 @@
+//! `echokit bench` as a user runs it: against the real server on loopback, and against fake
+//! servers that corrupt, truncate, stall, reset, refuse, cross or replay echoes, or pause.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Server, echokit};
+use serde_json::Value;
+
+/// Runs `echokit bench ARGS` to its end.
+fn bench(args: &[&str]) -> Output {
+    bench_with(echokit(), args)
+}
+
+fn bench_with(mut cmd: Command, args: &[&str]) -> Output {
+    cmd.arg("bench")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run echokit bench")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The `--json` summary, with the exit code checked.
+fn json(output: &Output, code: i32) -> Value {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&output.stdout)))
+}
+
+const KEYS: [&str; 15] = [
+    "mode",
+    "proto",
+    "conns",
+    "secs",
+    "size",
+    "round_trips",
+    "rt_per_s",
+    "mb_per_s",
+    "held",
+    "failed",
+    "connect_per_s",
+    "latency_us",
+    "errors",
+    "mismatches",
+    "lost",
+];
+
+/// Every documented key is there, nothing else, and `nulls` are exactly the null ones.
+fn assert_shape(summary: &Value, nulls: &[&str]) {
+    let object = summary.as_object().expect("an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    for key in KEYS {
+        assert_eq!(
+            summary[key].is_null(),
+            nulls.contains(&key),
+            "{key} in {summary}"
+        );
+    }
+    if let Some(latency) = summary["latency_us"].as_object() {
+        for q in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(
+                latency[q].as_f64().is_some_and(|v| v > 0.0),
+                "{q} in {summary}"
+            );
+        }
+        assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
+        assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
+    }
+}
+
+fn server(extra: &[&str]) -> (Server, String) {
+    let mut args = vec!["-m", "console", "-l", "warn"];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let port = server.addr.port().to_string();
+    (server, port)
+}
+
+const SHORT: [&str; 4] = ["-d", "0.3", "--warmup", "0"];
+
+#[test]
+fn pingpong_against_the_server_counts_round_trips_and_latency() {
+    let (_server, port) = server(&[]);
+    let mut args = vec!["-p", &port, "-c", "4", "--json"];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert_shape(
+        &summary,
+        &["mb_per_s", "held", "failed", "connect_per_s", "lost"],
+    );
+    assert_eq!(summary["mode"], "pingpong");
+    assert_eq!(summary["proto"], "tcp");
+    assert_eq!(summary["conns"], 4);
+    assert_eq!(summary["size"], 64);
+    assert!(summary["round_trips"].as_u64().unwrap() > 100, "{summary}");
+    assert_eq!(summary["errors"], 0);
+    assert_eq!(summary["mismatches"], 0);
+}
+
+#[test]
+fn pingpong_text_summary_and_large_messages() {
+    let (_server, port) = server(&[]);
+    let mut args = vec!["-p", &port, "-c", "2", "--size", "100000"];
+    args.extend(SHORT);
+    let output = bench(&args);
+    let out = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{out}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        out.starts_with("mode pingpong, tcp, 2 connections"),
+        "{out}"
+    );
+    assert!(out.contains("round trips: "), "{out}");
+    assert!(out.contains("latency us: p50 "), "{out}");
+    assert!(out.contains("errors: 0, mismatches: 0"), "{out}");
+}
+
+#[test]
+fn udp_pingpong_counts_lost_not_errors() {
+    let (_server, port) = server(&["--udp", "--udp-rate", "1000000"]);
+    let mut args = vec!["-p", &port, "--udp", "-c", "3", "--json"];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert_shape(&summary, &["mb_per_s", "held", "failed", "connect_per_s"]);
+    assert_eq!(summary["proto"], "udp");
+    assert!(summary["round_trips"].as_u64().unwrap() > 100, "{summary}");
+    assert_eq!(summary["lost"], 0);
+}
+
+#[test]
+fn udp_without_an_answer_is_lost_and_exit_0() {
+    // A socket that takes datagrams and never answers: every one is lost, none an error.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let args = [
+        "-p",
+        &port,
+        "--udp",
+        "-c",
+        "2",
+        "-d",
+        "0.2",
+        "--warmup",
+        "0",
+        "--timeout",
+        "0.1",
+        "--json",
+    ];
+    let summary = json(&bench(&args), 0);
+    assert!(summary["lost"].as_u64().unwrap() >= 2, "{summary}");
+    assert_eq!(summary["round_trips"], 0);
+    assert_eq!(summary["errors"], 0);
+    drop(silent);
+}
+
+#[test]
+fn stream_reports_mb_per_s() {
+    let (_server, port) = server(&[]);
+    let mut args = vec!["-p", &port, "--mode", "stream", "-c", "2", "--json"];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert_shape(
+        &summary,
+        &[
+            "round_trips",
+            "rt_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "latency_us",
+            "lost",
+        ],
+    );
+    assert_eq!(summary["size"], 65536);
+    assert!(summary["mb_per_s"].as_f64().unwrap() > 1.0, "{summary}");
+}
+
+#[test]
+fn hold_opens_keeps_and_probes_every_connection() {
+    let (_server, port) = server(&[]);
+    let args = [
+        "-p", &port, "--mode", "hold", "-c", "200", "-d", "0.3", "--json",
+    ];
+    let summary = json(&bench(&args), 0);
+    assert_shape(&summary, &["round_trips", "rt_per_s", "mb_per_s", "lost"]);
+    assert_eq!(summary["held"], 200);
+    assert_eq!(summary["failed"], 0);
+    assert!(summary["connect_per_s"].as_f64().unwrap() > 0.0);
+    assert!(summary["secs"].as_f64().unwrap() >= 0.29, "{summary}");
+}
+
+#[test]
+fn hold_counts_connections_the_server_rejects_as_failed() {
+    let (_server, port) = server(&["--max-conns", "5"]);
+    let args = [
+        "-p", &port, "--mode", "hold", "-c", "8", "-d", "0.2", "--json",
+    ];
+    let summary = json(&bench(&args), 1);
+    assert_eq!(summary["held"], 5, "{summary}");
+    assert_eq!(summary["failed"], 3);
+}
+
+#[test]
+fn open_loop_keeps_the_rate() {
+    let (_server, port) = server(&[]);
+    let args = [
+        "-p", &port, "-c", "4", "--rate", "2000", "-d", "0.5", "--warmup", "0.1", "--json",
+    ];
+    let summary = json(&bench(&args), 0);
+    let rate = summary["rt_per_s"].as_f64().unwrap();
+    assert!((1800.0..=2200.0).contains(&rate), "{summary}");
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for args in [
+        &["--mode", "bogus"][..],
+        &["-c", "0"],
+        &["--size", "0"],
+        &["--size", "2000000"],
+        &["--udp", "--mode", "stream"],
+        &["--udp", "--size", "70000"],
+        &["--rate", "-1"],
+        &["--rate", "inf"],
+        &["--timeout", "0"],
+        &["-d", "x"],
+        &["--source", "not-an-address"],
+        &["--mode", "hold", "--rate", "10"],
+    ] {
+        let output = bench(args);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("echokit bench: error: "), "{args:?}: {err}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// A port nobody listens on.
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port().to_string()
+}
+
+#[test]
+fn refused_exits_2_naming_host_and_port() {
+    for mode in ["pingpong", "stream", "hold"] {
+        let port = closed_port();
+        let output = bench(&["-p", &port, "--mode", mode, "-c", "2", "-d", "0.2"]);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{mode}: {err}");
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(err.contains("could not connect"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let port = closed_port();
+    let output = bench(&["-p", &port, "--udp", "-d", "0.3", "--warmup", "0"]);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+/// A fake server: each accepted connection is handed to `serve` on its own thread.
+fn fake(serve: fn(TcpStream, usize)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+            thread::spawn(move || serve(stream, n));
+        }
+    });
+    port
+}
+
+/// Echoes everything, passing each chunk through `change` first (with the count of bytes
+/// echoed before it).
+fn echo_changed(mut stream: TcpStream, change: impl Fn(&mut [u8], u64)) {
+    let mut buf = [0u8; 65536];
+    let mut done = 0u64;
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            return;
+        }
+        change(&mut buf[..n], done);
+        done += n as u64;
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+fn assert_failed(output: &Output, what: &str) -> Value {
+    let summary = json(output, 1);
+    let err = text(&output.stderr);
+    assert!(err.contains(what), "expected {what:?} in stderr: {err}");
+    summary
+}
+
+#[test]
+fn a_corrupted_byte_is_a_mismatch() {
+    let port = fake(|stream, _| {
+        echo_changed(stream, |chunk, done| {
+            if done <= 100 && done + chunk.len() as u64 > 100 {
+                chunk[(100 - done) as usize] ^= 0x01;
+            }
+        });
+    });
+    // One connection (blocking calls) and three (the event loop): one wrong byte each.
+    for conns in [1, 3] {
+        let conns_arg = conns.to_string();
+        let mut args = vec!["-p", &port, "-c", &conns_arg, "--json"];
+        args.extend(SHORT);
+        let summary = assert_failed(&bench(&args), "differs");
+        assert_eq!(summary["mismatches"], conns, "{summary}");
+        assert_eq!(summary["errors"], 0);
+    }
+}
+
+#[test]
+fn stale_echoes_are_mismatches() {
+    // Echoes the first message again and again, whatever was sent after it.
+    let port = fake(|mut stream, _| {
+        let mut first = [0u8; 64];
+        if stream.read_exact(&mut first).is_err() {
+            return;
+        }
+        let _ = stream.write_all(&first);
+        let mut buf = [0u8; 64];
+        while stream.read_exact(&mut buf).is_ok() {
+            if stream.write_all(&first).is_err() {
+                return;
+            }
+        }
+    });
+    let mut args = vec!["-p", &port, "-c", "1", "--json"];
+    args.extend(SHORT);
+    let summary = assert_failed(&bench(&args), "message 1 differs");
+    assert!(summary["mismatches"].as_u64().unwrap() > 10, "{summary}");
+}
+
+#[test]
+fn another_connections_bytes_are_mismatches() {
+    // Two connections whose echoes are swapped: each gets the other's bytes back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    thread::spawn(move || {
+        let (Ok((a, _)), Ok((b, _))) = (listener.accept(), listener.accept()) else {
+            return;
+        };
+        let cross = |mut from: TcpStream, mut to: TcpStream| {
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = from.read(&mut buf) {
+                    if to.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        cross(a.try_clone().unwrap(), b.try_clone().unwrap());
+        cross(b, a);
+        thread::sleep(Duration::from_secs(20));
+    });
+    let mut args = vec!["-p", &port, "-c", "2", "--json"];
+    args.extend(SHORT);
+    let summary = assert_failed(&bench(&args), "differs");
+    assert!(summary["mismatches"].as_u64().unwrap() > 10, "{summary}");
+}
+
+#[test]
+fn a_truncated_echo_is_an_error_after_the_timeout() {
+    // Echoes all but the last byte of what it reads, then stays silent.
+    let port = fake(|mut stream, _| {
+        let mut buf = [0u8; 64];
+        if let Ok(n @ 1..) = stream.read(&mut buf) {
+            let _ = stream.write_all(&buf[..n - 1]);
+        }
+        let _ = stream.read_to_end(&mut Vec::new());
+    });
+    for conns in [1u64, 2] {
+        let start = Instant::now();
+        let conns_arg = conns.to_string();
+        let args = [
+            "-p",
+            &port,
+            "-c",
+            &conns_arg,
+            "-d",
+            "0.2",
+            "--warmup",
+            "0",
+            "--timeout",
+            "0.3",
+            "--json",
+        ];
+        let summary = assert_failed(&bench(&args), "no echo for");
+        assert_eq!(summary["errors"], conns, "{summary}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_stalled_stream_is_an_error_after_the_timeout() {
+    // Reads and never echoes.
+    let port = fake(|mut stream, _| {
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
+    let args = [
+        "-p",
+        &port,
+        "--mode",
+        "stream",
+        "-c",
+        "1",
+        "-d",
+        "0.2",
+        "--warmup",
+        "0",
+        "--timeout",
+        "0.3",
+        "--json",
+    ];
+    let summary = assert_failed(&bench(&args), "no echo for");
+    assert_eq!(summary["errors"], 1, "{summary}");
+}
+
+#[test]
+fn a_reset_is_an_error() {
+    // Echoes a few messages, then resets the connection (linger 0).
+    let port = fake(|stream, _| {
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_linger(Some(Duration::ZERO));
+        let mut stream = stream;
+        let mut buf = [0u8; 64];
+        for _ in 0..10 {
+            if stream.read_exact(&mut buf).is_err() || stream.write_all(&buf).is_err() {
+                return;
+            }
+        }
+        let _ = stream.read(&mut buf);
+        drop(stream);
+    });
+    for conns in [1u64, 2] {
+        let conns_arg = conns.to_string();
+        let mut args = vec!["-p", &port, "-c", &conns_arg, "--json"];
+        args.extend(SHORT);
+        let summary = json(&bench(&args), 1);
+        assert_eq!(summary["errors"], conns, "{summary}");
+        assert!(summary["round_trips"].as_u64().unwrap() >= 5, "{summary}");
+    }
+}
+
+#[test]
+fn a_server_that_closes_is_an_error() {
+    let port = fake(|stream, _| stream.shutdown(Shutdown::Both).unwrap_or(()));
+    let mut args = vec!["-p", &port, "-c", "2", "--json"];
+    args.extend(SHORT);
+    let summary = assert_failed(&bench(&args), "closed");
+    assert_eq!(summary["errors"], 2, "{summary}");
+}
+
+#[test]
+fn a_pause_shows_in_p99_and_max_in_the_open_loop() {
+    // Echoes at once, except for one pause of 100 ms after 100 ms.
+    let port = fake(|stream, _| {
+        let start = Instant::now();
+        let paused = std::cell::Cell::new(false);
+        echo_changed(stream, |_, _| {
+            if !paused.get() && start.elapsed() > Duration::from_millis(100) {
+                paused.set(true);
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+    });
+    let args = [
+        "-p", &port, "-c", "1", "--rate", "1000", "-d", "0.5", "--warmup", "0", "--json",
+    ];
+    let summary = json(&bench(&args), 0);
+    let latency = &summary["latency_us"];
+    // About 100 of the 500 messages were due during the pause: each is charged for the
+    // part of it it waited through, so p99 is close to the whole pause.
+    assert!(latency["max"].as_f64().unwrap() >= 95_000.0, "{summary}");
+    assert!(latency["p99"].as_f64().unwrap() >= 80_000.0, "{summary}");
+    let rate = summary["rt_per_s"].as_f64().unwrap();
+    assert!(
+        rate >= 900.0,
+        "the loop caught up after the pause: {summary}"
+    );
+}
+
+#[test]
+fn too_many_connections_for_the_open_file_limit_say_which_limit() {
+    use std::os::unix::process::CommandExt;
+    let (_server, port) = server(&[]);
+    let mut cmd = echokit();
+    let limit = libc::rlimit {
+        rlim_cur: 40,
+        rlim_max: 40,
+    };
+    // Safety: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let args = [
+        "-p", &port, "--mode", "hold", "-c", "100", "-d", "0.1", "--json",
+    ];
+    let output = bench_with(cmd, &args);
+    let summary = assert_failed(&output, "open-file limit (ulimit -n");
+    assert!(summary["held"].as_u64().unwrap() > 10, "{summary}");
+    assert!(summary["failed"].as_u64().unwrap() >= 60, "{summary}");
+}
+
+#[test]
+fn ctrl_c_stops_early_and_prints_the_summary() {
+    let (_server, port) = server(&[]);
+    // One connection runs blocking calls, more run the event loop: both see Ctrl-C.
+    for conns in ["1", "2"] {
+        let child = echokit()
+            .args([
+                "bench", "-p", &port, "-c", conns, "-d", "30", "--warmup", "0", "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        thread::sleep(Duration::from_millis(500));
+        // Safety: kill has no memory preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let start = Instant::now();
+        let output = child.wait_with_output().expect("wait");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let summary = json(&output, 0);
+        let secs = summary["secs"].as_f64().unwrap();
+        assert!(secs > 0.2 && secs < 5.0, "{summary}");
+        assert!(summary["round_trips"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn ctrl_c_while_holding_reports_the_connections_held() {
+    let (_server, port) = server(&[]);
+    let child = echokit()
+        .args([
+            "bench", "-p", &port, "--mode", "hold", "-c", "50", "-d", "30", "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    thread::sleep(Duration::from_millis(700));
+    // Safety: kill has no memory preconditions; the pid is our own child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().expect("wait");
+    let summary = json(&output, 0);
+    assert_eq!(summary["held"], 50, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+}
