@@ -299,11 +299,14 @@ impl Server {
         }
         loop {
             match self.listener.accept() {
-                Ok((socket, peer)) => {
+                Ok((socket, peer)) => self.admit(socket, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // The backlog is drained: a streak of failures ends here, not at the
+                    // first success (descriptors freed one at a time would otherwise log
+                    // the same error once per freed descriptor).
                     self.accept_failing = false;
-                    self.admit(socket, peer);
+                    return;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors or memory: the connection stays queued in
