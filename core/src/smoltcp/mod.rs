@@ -22,7 +22,7 @@
 //! [`WindowEdge`] wraps a device with the receive-window workaround.
 
 mod pool;
-mod segment;
+pub mod segment;
 mod window_edge;
 
 use core::fmt;

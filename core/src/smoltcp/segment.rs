@@ -1,33 +1,47 @@
-//! Where a TCP segment's parts are in an Ethernet frame, for the window workaround.
+//! Where a TCP segment's parts are in an Ethernet frame: for the window workaround here, and
+//! for a runner's own frame work (the TAP's segmentation offload).
 //!
-//! Only the offsets and the two fields it needs; every read is bounds-checked, so any frame
+//! Only the offsets and the fields they need; every read is bounds-checked, so any frame
 //! (truncated, garbage, hostile) gives `None` or offsets inside it, never a panic.
 
-pub(super) const ETHERNET: usize = 14;
-const IPV4: usize = 20;
-const IPV6: usize = 40;
-const TCP: usize = 20;
+/// Ethernet header bytes.
+pub const ETHERNET: usize = 14;
+/// IPv4 header bytes without options.
+pub const IPV4: usize = 20;
+/// IPv6 header bytes.
+pub const IPV6: usize = 40;
+/// TCP header bytes without options.
+pub const TCP: usize = 20;
 
-pub(super) const FLAG_FIN: u8 = 0x01;
-pub(super) const FLAG_SYN: u8 = 0x02;
-pub(super) const FLAG_RST: u8 = 0x04;
-pub(super) const FLAG_ACK: u8 = 0x10;
+/// TCP flag FIN.
+pub const FLAG_FIN: u8 = 0x01;
+/// TCP flag SYN.
+pub const FLAG_SYN: u8 = 0x02;
+/// TCP flag RST.
+pub const FLAG_RST: u8 = 0x04;
+/// TCP flag ACK.
+pub const FLAG_ACK: u8 = 0x10;
 
 /// A TCP segment's layout in its frame.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Segment {
+pub struct Segment {
+    /// IPv6 (else IPv4).
     pub v6: bool,
-    /// Offsets of the IP header, the TCP header and the payload; all inside the frame.
+    /// Offset of the IP header.
     pub ip: usize,
+    /// Offset of the TCP header (inside the frame).
     pub tcp: usize,
+    /// Offset of the payload (inside the frame).
     pub payload: usize,
+    /// The sequence number.
     pub seq: u32,
+    /// The TCP flags byte.
     pub flags: u8,
 }
 
 /// A TCP segment over IPv4 (not fragmented) or IPv6 (no extension headers); `None` for
 /// every other frame.
-pub(super) fn parse(frame: &[u8]) -> Option<Segment> {
+pub fn parse(frame: &[u8]) -> Option<Segment> {
     let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     let ip = ETHERNET;
     let (v6, tcp) = match ethertype {

@@ -10,15 +10,13 @@
 //! TCP checksums are left to the kernel (`NEEDS_CSUM`, pseudo-header sum in the field), as
 //! with any NIC offload; other frames keep smoltcp's checksums and are marked valid.
 
+pub(super) use echo_core::smoltcp::segment::{ETHERNET, parse};
+use echo_core::smoltcp::segment::{FLAG_ACK, IPV4, Segment, TCP};
 use smoltcp::wire::{Ipv4Address, Ipv6Address, checksum};
 
 /// Bytes of `virtio_net_hdr` before each frame.
 pub const VNET_HDR: usize = 10;
 
-pub(super) const ETHERNET: usize = 14;
-const IPV4: usize = 20;
-const IPV6: usize = 40;
-const TCP: usize = 20;
 /// Largest TCP payload glued into one frame (the IPv4 total length must fit 16 bits).
 const MAX_PAYLOAD: usize = 32 * 1024;
 /// Smallest segment that starts a train (smaller ones are probes or tails).
@@ -30,20 +28,7 @@ const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
 /// TCP flags other than ACK and PSH end a train (SYN, FIN, RST, URG, ECE, CWR).
 const TRAIN_BREAKERS: u8 = 0b1110_0111;
-pub(super) const FLAG_ACK: u8 = 0x10;
 const FLAG_PSH: u8 = 0x08;
-
-/// Where a TCP segment's parts are in its frame.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Segment {
-    pub v6: bool,
-    /// Offsets of the IP header, the TCP header and the payload.
-    pub ip: usize,
-    pub tcp: usize,
-    pub payload: usize,
-    pub seq: u32,
-    pub flags: u8,
-}
 
 /// Frames on their way out: one train being built per TCP flow (smoltcp interleaves the
 /// segments of its sockets), sent at the end of each poll.
@@ -139,7 +124,7 @@ impl Pending {
             size: payload,
             count: 1,
             next_seq: seg.seq.wrapping_add(payload as u32),
-            closed: !seg.joinable(frame.len()) || payload < MIN_SEGMENT,
+            closed: !joinable(&seg, frame.len()) || payload < MIN_SEGMENT,
         });
     }
 
@@ -153,7 +138,7 @@ impl Pending {
         // probe) goes on its own, so a train never carries bytes the peer's window may
         // refuse while it takes the ones before them.
         let joins = !train.closed
-            && seg.joinable(frame.len())
+            && joinable(seg, frame.len())
             && payload == train.size
             && seg.seq == train.next_seq
             && self.buf.len() - VNET_HDR - train.seg.payload + payload <= MAX_PAYLOAD;
@@ -213,54 +198,13 @@ impl Pending {
     }
 }
 
-/// A TCP segment over IPv4 (not fragmented) or IPv6 (no extension headers); `None` for
-/// every other frame.
-pub(super) fn parse(frame: &[u8]) -> Option<Segment> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    let ip = ETHERNET;
-    let (v6, tcp) = match ethertype {
-        0x0800 => {
-            let h = frame.get(ip..ip + IPV4)?;
-            let fragmented = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
-            // A header length under 20 bytes would put TCP inside the IP header.
-            if h[0] >> 4 != 4 || h[0] & 0x0f < 5 || h[9] != 6 || fragmented {
-                return None;
-            }
-            (false, ip + usize::from(h[0] & 0x0f) * 4)
-        }
-        0x86dd => {
-            let h = frame.get(ip..ip + IPV6)?;
-            if h[0] >> 4 != 6 || h[6] != 6 {
-                return None;
-            }
-            (true, ip + IPV6)
-        }
-        _ => return None,
-    };
-    let h = frame.get(tcp..tcp + TCP)?;
-    let payload = tcp + usize::from(h[12] >> 4) * 4;
-    if payload < tcp + TCP || payload > frame.len() {
-        return None;
-    }
-    Some(Segment {
-        v6,
-        ip,
-        tcp,
-        payload,
-        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
-        flags: h[13],
-    })
-}
-
-impl Segment {
-    /// Whether a train may hold it: plain ACK (and PSH), no TCP or IP options, data.
-    fn joinable(&self, frame_len: usize) -> bool {
-        let plain_ip = self.v6 || self.tcp == self.ip + IPV4;
-        self.flags & (TRAIN_BREAKERS | FLAG_ACK) == FLAG_ACK
-            && plain_ip
-            && self.payload == self.tcp + TCP
-            && frame_len > self.payload
-    }
+/// Whether a train may hold `seg`: plain ACK (and PSH), no TCP or IP options, data.
+fn joinable(seg: &Segment, frame_len: usize) -> bool {
+    let plain_ip = seg.v6 || seg.tcp == seg.ip + IPV4;
+    seg.flags & (TRAIN_BREAKERS | FLAG_ACK) == FLAG_ACK
+        && plain_ip
+        && seg.payload == seg.tcp + TCP
+        && frame_len > seg.payload
 }
 
 /// Same link, addresses and ports.
