@@ -1,7 +1,7 @@
 //! The `echokit` binary's library: subcommands and the runners that drive `echo-core`.
 //!
-//! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`), each owning its
-//!   arguments.
+//! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`, `bench`), each
+//!   owning its arguments.
 //! - [`server`], [`net`], [`driver`]: the echo server: one driver loop over `echo-core`,
 //!   two transports (std sockets through mio, smoltcp on a TAP).
 //! - [`client`]: the client's modes (interactive, piped, one-shot, ping; TCP and UDP).
