@@ -634,3 +634,37 @@ fn a_terminal_gets_a_progress_line_each_second() {
     assert!(text(&output.stdout).contains("round trips: "));
     assert!(!terminal.contains("round trips: "));
 }
+
+#[test]
+fn source_addresses_are_used_in_turn() {
+    let mut server = Server::start(&["-m", "console"]);
+    let port = server.addr.port().to_string();
+    let mut args = vec![
+        "-p",
+        &port,
+        "-c",
+        "4",
+        "--source",
+        "127.0.0.2",
+        "--source",
+        "127.0.0.3",
+        "--json",
+    ];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert!(summary["round_trips"].as_u64().unwrap() > 0, "{summary}");
+    // The server saw connections from both addresses.
+    for source in ["127.0.0.2:", "127.0.0.3:"] {
+        assert!(
+            server.wait_line(|l| l.contains(source)).is_some(),
+            "no connection from {source}"
+        );
+    }
+    let output = bench(&["-p", &port, "--source", "::1", "-d", "0.1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("family"),
+        "{}",
+        text(&output.stderr)
+    );
+}
