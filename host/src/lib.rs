@@ -1,7 +1,7 @@
 //! The `echokit` binary's library: subcommands and the runners that drive `echo-core`.
 //!
-//! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`), each owning its
-//!   arguments.
+//! - [`cmd`]: one module per subcommand (`server`, `client`, `archive`, `bench`), each
+//!   owning its arguments.
 //! - [`server`], [`net`], [`driver`]: the echo server: echo-core's service (through the
 //!   std adapter [`driver`]) over two transports (std sockets through mio, echo-core's
 //!   smoltcp runner on a TAP).

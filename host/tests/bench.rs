@@ -586,3 +586,85 @@ fn ctrl_c_while_holding_reports_the_connections_held() {
     assert_eq!(summary["held"], 50, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
 }
+
+#[test]
+fn a_terminal_gets_a_progress_line_each_second() {
+    use std::os::unix::process::CommandExt;
+    let (_server, port) = server(&[]);
+    let (master, slave) = common::openpty();
+    let mut cmd = echokit();
+    cmd.args([
+        "bench", "-p", &port, "-c", "2", "-d", "2.3", "--warmup", "0",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(slave.try_clone().expect("dup"));
+    // Safety: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("spawn");
+    // The command and this test must not keep the terminal open, or it never ends.
+    drop(cmd);
+    drop(slave);
+    let mut master = std::fs::File::from(master);
+    let reader = thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the bench has exited and closed the terminal.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+    let terminal = reader.join().expect("reader");
+    let lines: Vec<&str> = terminal
+        .lines()
+        .filter(|l| l.starts_with("bench: "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{terminal:?}");
+    assert!(lines[0].contains("round trips/s  p99 "), "{terminal:?}");
+    assert!(lines[0].contains("errors 0"), "{terminal:?}");
+    // The summary goes to stdout, not to the terminal's stderr.
+    assert!(text(&output.stdout).contains("round trips: "));
+    assert!(!terminal.contains("round trips: "));
+}
+
+#[test]
+fn source_addresses_are_used_in_turn() {
+    let mut server = Server::start(&["-m", "console"]);
+    let port = server.addr.port().to_string();
+    let mut args = vec![
+        "-p",
+        &port,
+        "-c",
+        "4",
+        "--source",
+        "127.0.0.2",
+        "--source",
+        "127.0.0.3",
+        "--json",
+    ];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert!(summary["round_trips"].as_u64().unwrap() > 0, "{summary}");
+    // The server saw connections from both addresses.
+    for source in ["127.0.0.2:", "127.0.0.3:"] {
+        assert!(
+            server.wait_line(|l| l.contains(source)).is_some(),
+            "no connection from {source}"
+        );
+    }
+    let output = bench(&["-p", &port, "--source", "::1", "-d", "0.1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("family"),
+        "{}",
+        text(&output.stderr)
+    );
+}
