@@ -291,7 +291,13 @@ impl Driver<'_, '_> {
                 continue;
             }
             self.complete(conn, now);
-            if EVENT_PER_ARRIVAL || !conn.busy {
+            if EVENT_PER_ARRIVAL {
+                return Ok(());
+            }
+            if !conn.busy {
+                // Idle (open loop, next message not due): on Windows mio re-arms a socket
+                // only after a read saw WouldBlock, so look once more, as an idle one.
+                self.read_idle(conn);
                 return Ok(());
             }
         }
