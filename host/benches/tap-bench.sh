@@ -5,6 +5,7 @@
 #   host/benches/tap-bench.sh [target/release/echokit] [extra server flags...]
 #   SECS=5 MTU=65000 host/benches/tap-bench.sh       # longer runs; a larger TAP MTU
 #   QLEN=1000 host/benches/tap-bench.sh              # the kernel's default TAP queue
+#   BENCH=target/release/echokit host/benches/tap-bench.sh /tmp/old-echokit   # an older server
 #
 # Prints one JSON line per scenario (`echokit bench --json`): bulk echo MB/s (each way) with
 # 1 and 16 clients, ping-pong round trips/s and latency with 1 and 16 clients. The server
@@ -13,6 +14,8 @@
 set -euo pipefail
 BIN=$(realpath "${1:-target/release/echokit}")
 shift || true
+# The load generator (default: the same binary; another one to compare servers before/after).
+BENCH=$(realpath "${BENCH:-$BIN}")
 SECS=${SECS:-3}
 
 NS=echokit-bench-$$
@@ -41,7 +44,7 @@ status=0
 for spec in "--mode stream -c 1" "--mode stream -c 16" \
   "--mode pingpong -c 1 --size 64" "--mode pingpong -c 16 --size 64"; do
   # shellcheck disable=SC2086
-  ip netns exec "$NS" "$BIN" bench -s 192.168.69.1 -p 7777 $spec -d "$SECS" --warmup 0.5 \
+  ip netns exec "$NS" "$BENCH" bench -s 192.168.69.1 -p 7777 $spec -d "$SECS" --warmup 0.5 \
     --json || status=1
 done
 exit $status
