@@ -9,15 +9,18 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::netns::{
+    Netns, can_run, netns_needs, noise, stderr_of, tcp_echo_on, wait_listening, works,
+};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ECHOKIT: &str = env!("CARGO_BIN_EXE_echokit");
 const DEVICE: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
@@ -31,49 +34,12 @@ fn firmware_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
 }
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether `program args` runs and succeeds.
-fn works(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Whether the Cortex-M4F target is installed (the firmware cannot build without it).
 fn target_installed() -> bool {
     Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("thumbv7em-none-eabihf"))
-}
-
-/// `false` after a loud message when something the test needs is missing (a failure when
-/// `CI=true`).
-fn can_run(needs: &[(&str, bool)]) -> bool {
-    let missing: Vec<&str> = needs
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| *n)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = missing.join(", ");
-    assert!(
-        !ci(),
-        "the firmware test must run in CI, but it lacks: {why}"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!! SKIPPING a firmware test: it needs {why} !!!\n"
-    );
-    false
 }
 
 /// A child `cargo` in firmware/ with the parent's build settings removed (they are for the
@@ -106,76 +72,6 @@ fn build_firmware() -> PathBuf {
     elf
 }
 
-/// A network namespace with `tap0` (kernel side 192.168.69.100/24, up); deleted on drop,
-/// which deletes the TAP too.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("echokit-fw-{}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns.ip(&["tuntap", "add", "name", "tap0", "mode", "tap"]);
-        ns.ip(&["addr", "add", "192.168.69.100/24", "dev", "tap0"]);
-        ns.ip(&["link", "set", "tap0", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        run("ip", &all);
-    }
-
-    /// `program args` inside the namespace.
-    fn exec(&self, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]).args(args);
-        cmd
-    }
-
-    /// Runs `f` on a thread that joined the namespace, so the sockets it makes live there.
-    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        thread::scope(|s| {
-            s.spawn(|| {
-                let ns = File::open(&path).expect("open the namespace");
-                // Safety: setns on a namespace fd moves only this thread into it.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("client thread")
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-#[track_caller]
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().expect(program);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        stderr_of(&out)
-    );
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// QEMU running the firmware (`firmware/qemu.sh tap0`), its serial port in `serial`;
 /// killed by its PID on drop (`ip netns exec` and the script exec it: one process).
 struct Qemu {
@@ -200,19 +96,18 @@ impl Qemu {
     }
 
     fn wait_listening(&mut self, dir: &Path) {
-        let start = Instant::now();
-        while start.elapsed() < BOOT {
-            if std::fs::read_to_string(&self.serial).is_ok_and(|t| t.contains("\"listening\"")) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
+        let poll = Duration::from_millis(50);
+        match wait_listening(&self.serial, &mut self.child, BOOT, poll) {
+            Ok(()) => {}
+            Err(Some(status)) => {
                 let err = std::fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default();
                 panic!("QEMU exited ({status}) before the firmware listened: {err}");
             }
-            thread::sleep(Duration::from_millis(50));
+            Err(None) => {
+                let serial = std::fs::read_to_string(&self.serial).unwrap_or_default();
+                panic!("the firmware did not log `listening` within {BOOT:?}; serial: {serial}");
+            }
         }
-        let serial = std::fs::read_to_string(&self.serial).unwrap_or_default();
-        panic!("the firmware did not log `listening` within {BOOT:?}; serial: {serial}");
     }
 }
 
@@ -223,34 +118,11 @@ impl Drop for Qemu {
     }
 }
 
-fn noise(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn connect() -> TcpStream {
     let addr = SocketAddr::from((DEVICE, PORT));
     let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the firmware");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
     stream
-}
-
-/// Sends `data` (from another thread, so a large echo cannot deadlock), reads the echo
-/// back and checks it byte for byte.
-fn tcp_echo(stream: &mut TcpStream, data: &[u8]) {
-    let mut writer = stream.try_clone().expect("clone");
-    thread::scope(|s| {
-        s.spawn(|| writer.write_all(data).expect("send"));
-        let mut got = vec![0; data.len()];
-        stream.read_exact(&mut got).expect("the whole echo");
-        assert!(got == data, "echo differs from what was sent");
-    });
 }
 
 /// The lines client `i` of the concurrent ones sends: its own text on every line.
@@ -267,20 +139,18 @@ fn client_lines(i: usize) -> Vec<String> {
 
 #[test]
 fn firmware_on_qemu_echoes_answers_ping_and_logs_the_servers_records() {
-    let needs = [
-        ("root", unsafe { libc::geteuid() } == 0),
-        ("/dev/net/tun", Path::new("/dev/net/tun").exists()),
-        ("iproute2 `ip`", works("ip", &["-V"])),
+    let mut needs = netns_needs().to_vec();
+    needs.extend([
         ("`ping` (iputils-ping)", works("ping", &["-V"])),
         ("qemu-system-arm", works("qemu-system-arm", &["--version"])),
         ("the thumbv7em-none-eabihf target", target_installed()),
-    ];
-    if !can_run(&needs) {
+    ]);
+    if !can_run("firmware", &needs) {
         return;
     }
     build_firmware();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ns = Netns::new();
+    let ns = Netns::new("echokit-fw", None);
     let mut qemu = Qemu::start(&ns, dir.path());
 
     // ARP and ICMP echo, answered by smoltcp on the device.
@@ -323,7 +193,7 @@ fn firmware_on_qemu_echoes_answers_ping_and_logs_the_servers_records() {
 
     // 64 KiB of random bytes, through 4 KiB windows.
     let binary = noise(64 * 1024, 1);
-    ns.enter(|| tcp_echo(&mut connect(), &binary));
+    ns.enter(|| tcp_echo_on(&mut connect(), &binary));
 
     // Four clients at once, each with its own lines; a fifth meanwhile is turned away.
     let fifth = ns.enter(|| {
@@ -332,7 +202,7 @@ fn firmware_on_qemu_echoes_answers_ping_and_logs_the_servers_records() {
             for (i, stream) in streams.iter_mut().enumerate() {
                 s.spawn(move || {
                     for line in client_lines(i) {
-                        tcp_echo(stream, format!("{line}\n").as_bytes());
+                        tcp_echo_on(stream, format!("{line}\n").as_bytes());
                     }
                 });
             }
@@ -512,7 +382,10 @@ fn check_log(records: &[serde_json::Value], binary: &[u8], bench: bool) {
 
 #[test]
 fn a_bad_address_fails_the_firmware_build_naming_the_variable() {
-    if !can_run(&[("the thumbv7em-none-eabihf target", target_installed())]) {
+    if !can_run(
+        "firmware",
+        &[("the thumbv7em-none-eabihf target", target_installed())],
+    ) {
         return;
     }
     for (var, value, says) in [

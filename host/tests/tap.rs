@@ -6,13 +6,14 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::netns::{Netns, can_run, netns_needs, noise, stderr_of, tcp_echo_on, wait_listening};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,97 +24,13 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Whether the TAP tests can run here; `false` after a loud message when they cannot.
 fn privileged() -> bool {
-    // Safety: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tun = Path::new("/dev/net/tun").exists();
-    let ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if root && tun && ip {
-        return true;
-    }
-    let why = format!("root: {root}, /dev/net/tun: {tun}, iproute2 `ip`: {ip}");
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the TAP tests must run in CI, but they cannot here ({why})"
-    );
-    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!! SKIPPING a TAP test: it needs root, /dev/net/tun and `ip` ({why}) !!!\n"
-    );
-    false
+    can_run("TAP", &netns_needs())
 }
 
-/// A network namespace with `tap0` (kernel side 192.168.69.100/24, up); deleted on drop,
-/// which deletes the TAP too.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("echokit-test-{}-{n}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns.ip(&["tuntap", "add", "name", "tap0", "mode", "tap"]);
-        ns.ip(&["addr", "add", "192.168.69.100/24", "dev", "tap0"]);
-        // Room for every socket's receive window (the server notes it when short).
-        ns.ip(&["link", "set", "tap0", "txqueuelen", "20000"]);
-        ns.ip(&["link", "set", "tap0", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        run("ip", &all);
-    }
-
-    /// `echokit ARGS` inside the namespace.
-    fn echokit(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, ECHOKIT]).args(args);
-        cmd
-    }
-
-    /// Runs `f` on a thread that joined the namespace, so the sockets it makes live there.
-    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        thread::scope(|s| {
-            s.spawn(|| {
-                let ns = std::fs::File::open(&path).expect("open the namespace");
-                // Safety: setns on a namespace fd moves only this thread into it.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("client thread")
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-#[track_caller]
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().expect(program);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A namespace with room in tap0's queue for every socket's receive window (the server
+/// notes it when short).
+fn netns() -> Netns {
+    Netns::new("echokit-test", Some(20_000))
 }
 
 /// A server process, killed (by PID) on drop if still running.
@@ -142,7 +59,7 @@ impl Server {
         ];
         args.extend_from_slice(extra);
         let child = ns
-            .echokit(&args)
+            .exec(ECHOKIT, &args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -156,21 +73,17 @@ impl Server {
     }
 
     fn wait_listening(&mut self) {
-        let start = Instant::now();
-        while start.elapsed() < WAIT {
-            if std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains("\"listening\"")) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
+        match wait_listening(&self.log, &mut self.child, WAIT, Duration::from_millis(20)) {
+            Ok(()) => {}
+            Err(Some(status)) => {
                 let mut err = String::new();
                 if let Some(e) = self.child.stderr.as_mut() {
                     let _ = e.read_to_string(&mut err);
                 }
                 panic!("the server exited ({status}) before listening: {err}");
             }
-            thread::sleep(Duration::from_millis(20));
+            Err(None) => panic!("the server did not log `listening` within {WAIT:?}"),
         }
-        panic!("the server did not log `listening` within {WAIT:?}");
     }
 
     /// SIGTERM, then the exit status and how long it took to exit.
@@ -197,30 +110,12 @@ impl Drop for Server {
     }
 }
 
-fn noise(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Connects, sends `data` (from another thread, so a large echo cannot deadlock), reads
-/// the echo back and checks it byte for byte.
+/// Connects, then echoes `data` through the connection (see [`tcp_echo_on`]).
 fn tcp_echo(data: &[u8]) {
     let addr = SocketAddr::from((SERVER, PORT));
     let mut stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the TAP server");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut writer = stream.try_clone().expect("clone");
-    thread::scope(|s| {
-        s.spawn(|| writer.write_all(data).expect("send"));
-        let mut got = vec![0; data.len()];
-        stream.read_exact(&mut got).expect("the whole echo");
-        assert!(got == data, "echo differs from what was sent");
-    });
+    tcp_echo_on(&mut stream, data);
 }
 
 fn records(log: &Path) -> Vec<serde_json::Value> {
@@ -247,12 +142,12 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("server.log");
-    let ns = Netns::new();
+    let ns = netns();
     let mut server = Server::start(&ns, &log, &["--udp"]);
 
     // The README's command: the real client, inside the namespace.
     let out = ns
-        .echokit(&["client", "-s", "192.168.69.1", "-m", "Hi There"])
+        .exec(ECHOKIT, &["client", "-s", "192.168.69.1", "-m", "Hi There"])
         .output()
         .expect("run the client");
     assert!(out.status.success(), "client: {}", stderr_of(&out));
@@ -340,24 +235,23 @@ fn tap_server_echoes_tcp_and_udp_and_logs_like_the_std_server() {
     assert_eq!(last["bytes_in"], sizes + 9 + 65_507);
 }
 
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_tap_already_held_and_no_permission_are_clear_errors() {
     if !privileged() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let ns = Netns::new();
+    let ns = netns();
     // A short TAP queue gets a note on stderr with the command that lengthens it.
     ns.ip(&["link", "set", "tap0", "txqueuelen", "1000"]);
     let mut first = Server::start(&ns, &dir.path().join("first.log"), &[]);
     let second = dir.path().join("second.log");
     let second = second.to_str().expect("utf-8");
     let out = ns
-        .echokit(&["server", "--tap", "tap0", "-m", "file", "-f", second])
+        .exec(
+            ECHOKIT,
+            &["server", "--tap", "tap0", "-m", "file", "-f", second],
+        )
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
@@ -382,9 +276,11 @@ fn a_tap_already_held_and_no_permission_are_clear_errors() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     // (Where /dev/net/tun is open to all, attaching the root-owned tap0 fails instead.)
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.name, "setpriv"])
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    let out = ns
+        .exec(
+            "setpriv",
+            &["--reuid=65534", "--regid=65534", "--clear-groups"],
+        )
         .arg(&binary)
         .args(["server", "--tap", "tap0", "-m", "console"])
         .output()
@@ -421,7 +317,7 @@ fn a_tap_deleted_under_the_server_stops_it_with_a_clear_error() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("server.log");
-    let ns = Netns::new();
+    let ns = netns();
     let mut server = Server::start(&ns, &log, &[]);
     ns.ip(&["link", "del", "tap0"]);
     let start = Instant::now();
@@ -455,7 +351,7 @@ fn tap_server_reopens_its_log_on_sighup_and_flushes_idle_lines() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("server.log");
-    let ns = Netns::new();
+    let ns = netns();
     let mut server = Server::start(&ns, &log, &["--flush-after", "50"]);
     ns.enter(|| tcp_echo(b"before\n"));
     let moved = dir.path().join("server.log.1");

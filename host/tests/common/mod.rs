@@ -12,6 +12,9 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+#[cfg(target_os = "linux")]
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
