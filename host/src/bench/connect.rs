@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::progress::Progress;
-use super::{Run, TICK, limits};
+use super::{Error, Run, TICK, limits};
 
 /// Connection attempts in flight at once.
 const IN_FLIGHT: usize = 1024;
@@ -70,6 +70,29 @@ pub fn finished(sock: &TcpStream) -> io::Result<bool> {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// What every TCP mode starts with: a new poll and progress line, and the connections
+/// opened into them; not one of them (and no Ctrl-C): [`Error::Connect`].
+pub fn open_tcp(run: &Run) -> Result<(Poll, Progress, Opened), Error> {
+    let mut poll = Poll::new()?;
+    let mut progress = Progress::new(run.config.progress);
+    let opened = open_all(run, &mut poll, &mut progress)?;
+    if opened.connected == 0 && !opened.interrupted {
+        return Err(Error::Connect {
+            target: run.config.target.clone(),
+            cause: opened.first_error.unwrap_or_else(|| "no connection".into()),
+        });
+    }
+    Ok((poll, progress, opened))
+}
+
+/// The error of a read that met the end of the stream before the whole echo.
+pub fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the server closed the connection",
+    )
 }
 
 /// Opens `run.config.conns` connections and registers each with `poll`.

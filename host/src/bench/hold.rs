@@ -31,15 +31,7 @@ struct Probe {
 /// Runs hold mode.
 pub fn run(run: &Run) -> Result<Report, Error> {
     let config = run.config;
-    let mut poll = Poll::new()?;
-    let mut progress = Progress::new(config.progress);
-    let opened = connect::open_all(run, &mut poll, &mut progress)?;
-    if opened.connected == 0 && !opened.interrupted {
-        return Err(Error::Connect {
-            target: config.target.clone(),
-            cause: opened.first_error.unwrap_or_else(|| "no connection".into()),
-        });
-    }
+    let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
     let mut stats = Stats::new();
     stats.first_problem = opened.first_error;
     let mut socks = opened.socks;
@@ -241,12 +233,7 @@ fn step(
     while (probe.got as usize) < size {
         let from = probe.got as usize;
         match sock.read(&mut rbuf[..size - from]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                ));
-            }
+            Ok(0) => return Err(connect::closed()),
             Ok(n) => {
                 let wrong = run.pattern.mismatches(message, from, &rbuf[..n]);
                 if wrong > 0 {

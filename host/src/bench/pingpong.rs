@@ -59,15 +59,7 @@ struct Driver<'r, 'a> {
 /// Runs pingpong over TCP.
 pub fn run(run: &Run) -> Result<Report, Error> {
     let config = run.config;
-    let mut poll = Poll::new()?;
-    let mut progress = Progress::new(config.progress);
-    let opened = connect::open_all(run, &mut poll, &mut progress)?;
-    if opened.connected == 0 && !opened.interrupted {
-        return Err(Error::Connect {
-            target: config.target.clone(),
-            cause: opened.first_error.unwrap_or_else(|| "no connection".into()),
-        });
-    }
+    let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
     let now = Instant::now();
     let mut conns: Vec<Conn> = opened
         .socks
@@ -112,12 +104,12 @@ pub fn run(run: &Run) -> Result<Report, Error> {
         }
     }
     let stopped = driver.run_loop(&mut poll, &mut conns, &mut progress)?;
-    let mut report = Report::new(config, &driver.stats, clock.measured(stopped).as_secs_f64());
-    let secs = report.secs.max(f64::MIN_POSITIVE);
-    report.round_trips = Some(driver.stats.round_trips);
-    report.rt_per_s = Some(driver.stats.round_trips as f64 / secs);
-    report.interrupted = run.stop.is_set();
-    Ok(report)
+    Ok(Report::round_trips(
+        config,
+        &driver.stats,
+        clock.measured(stopped),
+        run.stop.is_set(),
+    ))
 }
 
 impl Driver<'_, '_> {
@@ -266,7 +258,7 @@ impl Driver<'_, '_> {
                 return Ok(());
             };
             let n = match sock.read(&mut self.rbuf[..want]) {
-                Ok(0) => return Err(closed()),
+                Ok(0) => return Err(connect::closed()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -338,7 +330,7 @@ impl Driver<'_, '_> {
         };
         let mut byte = [0u8; 1];
         match sock.read(&mut byte) {
-            Ok(0) => self.fail(conn, closed()),
+            Ok(0) => self.fail(conn, connect::closed()),
             Ok(_) => {
                 let index = conn.index;
                 self.stats.mismatched(1, || {
@@ -367,11 +359,4 @@ impl Driver<'_, '_> {
             self.busy -= 1;
         }
     }
-}
-
-fn closed() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "the server closed the connection",
-    )
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::connect;
 use super::payload::{self, Pattern};
 use super::progress::{Progress, load_line};
 use super::stats::Stats;
@@ -81,12 +82,12 @@ pub fn run(run: &Run) -> Result<Report, Error> {
         n += 1;
         progress.tick(now, || load_line(&stats, clock.measured(now), false));
     };
-    let mut report = Report::new(config, &stats, clock.measured(stopped).as_secs_f64());
-    let secs = report.secs.max(f64::MIN_POSITIVE);
-    report.round_trips = Some(stats.round_trips);
-    report.rt_per_s = Some(stats.round_trips as f64 / secs);
-    report.interrupted = run.stop.is_set();
-    Ok(report)
+    Ok(Report::round_trips(
+        config,
+        &stats,
+        clock.measured(stopped),
+        run.stop.is_set(),
+    ))
 }
 
 /// Whether a blocking call only timed out (the tick), so the loop looks at the flags.
@@ -148,12 +149,7 @@ fn round_trip(
     let mut got = 0;
     while got < size {
         match sock.read(&mut buffers.recv[..size - got]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                ));
-            }
+            Ok(0) => return Err(connect::closed()),
             Ok(k) => {
                 let wrong = run.pattern.mismatches(message, got, &buffers.recv[..k]);
                 stats.mismatched(wrong, || {

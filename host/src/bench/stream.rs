@@ -4,12 +4,12 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
+use mio::Events;
 use mio::net::TcpStream;
-use mio::{Events, Poll};
 
 use super::connect;
 use super::payload;
-use super::progress::{Progress, load_line};
+use super::progress::load_line;
 use super::stats::Stats;
 use super::summary::Report;
 use super::{Clock, Error, Run, TICK};
@@ -29,15 +29,7 @@ struct Flow {
 /// Runs stream mode.
 pub fn run(run: &Run) -> Result<Report, Error> {
     let config = run.config;
-    let mut poll = Poll::new()?;
-    let mut progress = Progress::new(config.progress);
-    let opened = connect::open_all(run, &mut poll, &mut progress)?;
-    if opened.connected == 0 && !opened.interrupted {
-        return Err(Error::Connect {
-            target: config.target.clone(),
-            cause: opened.first_error.unwrap_or_else(|| "no connection".into()),
-        });
-    }
+    let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
     let mut stats = Stats::new();
     stats.errors += opened.failed as u64;
     stats.first_problem = opened.first_error;
@@ -174,12 +166,7 @@ fn pump(
             }
         }
         match sock.read(rbuf) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                ));
-            }
+            Ok(0) => return Err(connect::closed()),
             Ok(n) => {
                 let wrong = run
                     .pattern

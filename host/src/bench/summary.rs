@@ -2,6 +2,7 @@
 //! one object with every key, `null` where a key does not apply to the mode).
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use super::Config;
 use super::stats::Stats;
@@ -44,6 +45,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a pingpong run (TCP or UDP) that measured `measured` and stopped early
+    /// if `interrupted`: the common fields and the round trips a second.
+    pub fn round_trips(
+        config: &Config,
+        stats: &Stats,
+        measured: Duration,
+        interrupted: bool,
+    ) -> Report {
+        let mut report = Report::new(config, stats, measured.as_secs_f64());
+        let secs = report.secs.max(f64::MIN_POSITIVE);
+        report.round_trips = Some(stats.round_trips);
+        report.rt_per_s = Some(stats.round_trips as f64 / secs);
+        report.interrupted = interrupted;
+        report
+    }
+
     /// A report with the common fields from `config` and `stats`; modes fill in the rest.
     pub fn new(config: &Config, stats: &Stats, secs: f64) -> Report {
         let latency = (!stats.latency.is_empty()).then(|| {

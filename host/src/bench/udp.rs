@@ -145,12 +145,12 @@ pub fn run(run: &Run) -> Result<Report, Error> {
             cause: driver.stats.first_problem.unwrap_or_default(),
         });
     }
-    let mut report = Report::new(config, &driver.stats, clock.measured(stopped).as_secs_f64());
-    let secs = report.secs.max(f64::MIN_POSITIVE);
-    report.round_trips = Some(driver.stats.round_trips);
-    report.rt_per_s = Some(driver.stats.round_trips as f64 / secs);
-    report.interrupted = run.stop.is_set();
-    Ok(report)
+    Ok(Report::round_trips(
+        config,
+        &driver.stats,
+        clock.measured(stopped),
+        run.stop.is_set(),
+    ))
 }
 
 impl Driver<'_, '_> {
