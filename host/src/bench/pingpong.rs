@@ -137,10 +137,7 @@ impl Driver<'_, '_> {
             if sending {
                 wait = wait.min(self.clock.end - now);
                 if let Some(schedule) = &mut self.schedule {
-                    while let Some(index) = schedule.pop(now) {
-                        conns[index].released += 1;
-                    }
-                    wait = wait.min(schedule.wait(now, wait));
+                    wait = schedule.release(now, wait, |index| conns[index].released += 1);
                     // Idle connections with a message due start it now.
                     for conn in conns
                         .iter_mut()

@@ -53,6 +53,21 @@ impl Schedule {
         Some(conn as usize)
     }
 
+    /// What the loops do while sending: hands each connection whose message is due by `now`
+    /// to `on_due` (see [`Schedule::pop`]), then says how long the loop may sleep, at most
+    /// `longest` (see [`Schedule::wait`]).
+    pub fn release(
+        &mut self,
+        now: Instant,
+        longest: Duration,
+        mut on_due: impl FnMut(usize),
+    ) -> Duration {
+        while let Some(conn) = self.pop(now) {
+            on_due(conn);
+        }
+        longest.min(self.wait(now, longest))
+    }
+
     /// How long the loop may sleep: until the next message is due, but it must not oversleep:
     /// the poll's timeout has millisecond steps, so under a millisecond it does not sleep.
     pub fn wait(&self, now: Instant, longest: Duration) -> Duration {

@@ -176,10 +176,7 @@ impl Driver<'_, '_> {
             if sending {
                 wait = wait.min(self.clock.end - now);
                 if let Some(schedule) = &mut self.schedule {
-                    while let Some(index) = schedule.pop(now) {
-                        socks[index].released += 1;
-                    }
-                    wait = wait.min(schedule.wait(now, wait));
+                    wait = schedule.release(now, wait, |index| socks[index].released += 1);
                     for (index, sock) in socks.iter_mut().enumerate() {
                         if !sock.busy && sock.released > sock.started {
                             self.start_due(sock, index);
