@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::args::{positive_seconds, seconds, unbracketed};
 use crate::bench::config::{Config, Flags, Mode};
 use crate::bench::{self, Stop};
 use crate::client::Target;
@@ -121,30 +122,6 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::from(if report.ok() { exit::OK } else { exit::FAILED })
 }
 
-/// Longest duration accepted: deadlines are `Instant::now() + duration`.
-const MAX_SECONDS: u64 = 365 * 24 * 3600;
-
-/// Seconds, fractions allowed, at most a year.
-fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    let duration =
-        Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))?;
-    if duration > Duration::from_secs(MAX_SECONDS) {
-        return Err(format!("`{text}` is more than a year"));
-    }
-    Ok(duration)
-}
-
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    let duration = seconds(text)?;
-    if duration.is_zero() {
-        return Err("the timeout must be more than 0 seconds".into());
-    }
-    Ok(duration)
-}
-
 /// Messages a second: 0 (closed loop) or a finite positive number.
 fn rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -152,13 +129,5 @@ fn rate(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "`{text}` is not a rate (messages a second, 0 to 10^9)"
         )),
-    }
-}
-
-/// `[::1]` as written in URLs is the address `::1`.
-fn unbracketed(host: String) -> String {
-    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(inner) => inner.to_string(),
-        None => host,
     }
 }
