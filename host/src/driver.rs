@@ -56,6 +56,15 @@ impl Log for LogSink {
         LogSink::write_always(self, record);
     }
 
+    /// Not the trait's default (`write_always` when enabled): only the records written at
+    /// every level may use the console's reserve, and the sink drops echo records unformatted
+    /// while the console is full. Through the default, every record took the reserve, so a
+    /// full console had no room left for `shutdown` and its drop notice.
+    #[inline]
+    fn write(&mut self, record: &Record<'_>) {
+        LogSink::write(self, record);
+    }
+
     /// Real UTC, whatever the monotonic `now`.
     fn timestamp(&mut self, _now: Instant) -> Timestamp {
         wall_now()
