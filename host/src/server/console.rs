@@ -41,7 +41,13 @@ struct Shared {
     written: Condvar,
     /// `queue.bytes.len()`, readable without the lock.
     queued: AtomicUsize,
+    /// Bytes the writer has written in all (it writes in [`WRITE_CHUNK`]s, so a console
+    /// being read shows progress while a large batch goes out).
+    progress: AtomicUsize,
 }
+
+/// Bytes the writer hands stdout in one call.
+const WRITE_CHUNK: usize = 16 * 1024;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -138,15 +144,26 @@ impl Console {
         self.dropped
     }
 
-    /// Stops taking lines and waits at most `wait` for the writer to write what is queued.
+    /// Stops taking lines and waits for the writer to write what is queued: as long as it
+    /// keeps making progress (a console being read, however slowly it is scheduled), up to
+    /// `cap` in all, but at most `stall` without progress (a console nobody reads).
     /// Returns the lines lost to stdout write errors.
-    pub fn close(&mut self, wait: Duration) -> u64 {
-        let deadline = Instant::now() + wait;
+    pub fn close(&mut self, stall: Duration, cap: Duration) -> u64 {
+        let start = Instant::now();
+        let mut seen = self.shared.progress.load(Ordering::Relaxed);
+        let mut stall_until = start + stall;
         let mut q = self.shared.lock();
         q.closed = true;
         self.shared.filled.notify_one();
         while !q.bytes.is_empty() || q.writing {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let progress = self.shared.progress.load(Ordering::Relaxed);
+            if progress != seen {
+                seen = progress;
+                stall_until = now + stall;
+            }
+            let until = stall_until.min(start + cap);
+            let left = until.saturating_duration_since(now);
             if left.is_zero() {
                 // Stdout is stuck: leave the writer blocked; the process exits anyway.
                 return q.lost;
@@ -190,7 +207,15 @@ fn write_loop<W: Write>(shared: &Shared, mut out: W) {
             shared.queued.store(0, Ordering::Relaxed);
             q.writing = true;
         }
-        let result = out.write_all(&batch).and_then(|()| out.flush());
+        let result = batch
+            .chunks(WRITE_CHUNK)
+            .try_for_each(|chunk| {
+                out.write_all(chunk)?;
+                shared.progress.fetch_add(chunk.len(), Ordering::Relaxed);
+                shared.written.notify_all();
+                Ok(())
+            })
+            .and_then(|()| out.flush());
         match result {
             Ok(()) => failing = false,
             Err(e) => {
@@ -266,7 +291,10 @@ mod tests {
         // Let the writer go, then one more line: the notice comes first.
         drop(open);
         console.push(b"last\n", true);
-        assert_eq!(console.close(Duration::from_secs(10)), 0);
+        assert_eq!(
+            console.close(Duration::from_secs(10), Duration::from_secs(10)),
+            0
+        );
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         let notices: Vec<&str> = text.lines().filter(|l| l.contains("dropped")).collect();
         let written = text.lines().count() - notices.len();
@@ -291,8 +319,34 @@ mod tests {
         .unwrap();
         console.push(b"one\n", false);
         let started = Instant::now();
-        console.close(Duration::from_millis(200));
+        console.close(Duration::from_millis(200), Duration::from_secs(10));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// A console that is read, slowly: each write takes 40 ms, the whole queue far longer
+    /// than the stall limit. Close waits while it progresses and loses nothing.
+    #[test]
+    fn close_waits_for_a_slow_console_that_progresses() {
+        struct Slow(Arc<Mutex<Vec<u8>>>);
+        impl Write for Slow {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                std::thread::sleep(Duration::from_millis(40));
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut console = Console::new(Slow(Arc::clone(&out))).unwrap();
+        let lines: Vec<u8> = (0..200_000)
+            .flat_map(|i| format!("{:07}\n", i % 1_000_000).into_bytes())
+            .take(8 * WRITE_CHUNK)
+            .collect();
+        console.push(&lines, false);
+        console.close(Duration::from_millis(100), Duration::from_secs(10));
+        assert_eq!(out.lock().unwrap().len(), lines.len());
     }
 
     #[test]
@@ -309,7 +363,7 @@ mod tests {
         console.push(&batch, false);
         console.push(&batch, false);
         drop(open);
-        console.close(Duration::from_secs(10));
+        console.close(Duration::from_secs(10), Duration::from_secs(10));
         let text = out.lock().unwrap().clone();
         let text = String::from_utf8(text).unwrap();
         for l in text.lines().filter(|l| !l.contains("dropped")) {

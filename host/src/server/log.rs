@@ -38,8 +38,11 @@ const FILE_FLUSH_BYTES: usize = 256 * 1024;
 const HIGH_WATER: usize = 1024 * 1024;
 /// Longest a record waits in memory before reaching the file.
 const FILE_FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// Longest the shutdown waits for a console that is not being read.
-const CONSOLE_CLOSE_WAIT: Duration = Duration::from_millis(300);
+/// Longest the shutdown waits for a console that takes nothing (not being read).
+const CONSOLE_CLOSE_STALL: Duration = Duration::from_millis(300);
+/// Longest the shutdown waits for a console that is being read but slowly (the whole stop
+/// stays within a second).
+const CONSOLE_CLOSE_CAP: Duration = Duration::from_millis(800);
 
 /// An output with its pending bytes and its failure state.
 #[derive(Debug)]
@@ -286,7 +289,7 @@ impl LogSink {
         }
         self.queue_console();
         if let Some((console, _)) = &mut self.console {
-            lost += console.close(CONSOLE_CLOSE_WAIT);
+            lost += console.close(CONSOLE_CLOSE_STALL, CONSOLE_CLOSE_CAP);
         }
         lost
     }
