@@ -224,6 +224,9 @@ fn hold_counts_connections_the_server_rejects_as_failed() {
 }
 
 #[test]
+// Not under Wine: its timers wake tens of milliseconds late (p90 58 ms seen in CI), so half
+// a second cannot show the rate; the open loop's bookkeeping is the same on every OS.
+#[cfg(unix)]
 fn open_loop_keeps_the_rate() {
     let (_server, port) = server(&[]);
     let args = [
