@@ -55,7 +55,7 @@ impl Schedule {
 
     /// What the loops do while sending: hands each connection whose message is due by `now`
     /// to `on_due` (see [`Schedule::pop`]), then says how long the loop may sleep, at most
-    /// `longest` (see [`Schedule::wait`]).
+    /// `longest` ([`Schedule::wait`]).
     pub fn release(
         &mut self,
         now: Instant,
@@ -65,7 +65,7 @@ impl Schedule {
         while let Some(conn) = self.pop(now) {
             on_due(conn);
         }
-        longest.min(self.wait(now, longest))
+        self.wait(now, longest)
     }
 
     /// How long the loop may sleep: until the next message is due, but it must not oversleep:
