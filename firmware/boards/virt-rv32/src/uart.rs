@@ -144,7 +144,6 @@ mod tests {
         let mut uart = Ns16550::from_regs(&mut fake);
         assert!(!uart.can_write());
         assert_eq!(uart.try_write(b"hello"), 0);
-        drop(uart);
         assert!(fake.sent.is_empty());
     }
 
@@ -157,7 +156,6 @@ mod tests {
         assert_eq!(uart.try_write(b"ab"), 2);
         assert_eq!(uart.try_write(b""), 0);
         uart.write_blocking(b"0123456789012345678901234567890123456789");
-        drop(uart);
         assert_eq!(fake.sent.len(), FIFO + 2 + 40);
         assert_eq!(&fake.sent[FIFO..FIFO + 2], b"ab");
     }
