@@ -314,3 +314,7 @@ impl<H: Hal, T: Transport> phy::TxToken for TxToken<'_, H, T> {
         result
     }
 }
+
+#[cfg(test)]
+#[path = "nic_tests.rs"]
+mod tests;
