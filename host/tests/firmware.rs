@@ -42,6 +42,9 @@ struct Board {
     qemu: &'static str,
     /// Extra QEMU arguments, one run each (e.g. another virtio-mmio transport).
     variants: &'static [&'static [&'static str]],
+    /// What the log's NIC drop report says after the oversized frame; empty where the
+    /// frame never reaches the driver (then no report is written).
+    nic_report: &'static [&'static str],
 }
 
 const MPS2_AN386: Board = Board {
@@ -49,10 +52,26 @@ const MPS2_AN386: Board = Board {
     target: "thumbv7em-none-eabihf",
     qemu: "qemu-system-arm",
     variants: &[&[]],
+    nic_report: &[
+        "lan9118 dropped frames since boot",
+        "1 oversized",
+        "0 RX FIFO resyncs",
+    ],
+};
+
+/// QEMU's virtio-net drops a frame longer than the receive buffer (one 1514-byte frame)
+/// itself, unseen by the driver. Legacy virtio-mmio is QEMU's default; the modern
+/// transport is the second run.
+const VIRT_RV32: Board = Board {
+    name: "virt-rv32",
+    target: "riscv32imac-unknown-none-elf",
+    qemu: "qemu-system-riscv32",
+    variants: &[&[], &["-global", "virtio-mmio.force-legacy=false"]],
+    nic_report: &[],
 };
 
 /// Every QEMU board; the tests below run each.
-const BOARDS: &[&Board] = &[&MPS2_AN386];
+const BOARDS: &[&Board] = &[&MPS2_AN386, &VIRT_RV32];
 
 #[test]
 fn every_qemu_board_has_a_test_entry() {
@@ -409,7 +428,7 @@ fn echoes_answers_ping_and_logs(board: &Board, extra: &[&str]) {
     // Let the last closes be logged, then stop the device and read its log back.
     thread::sleep(Duration::from_millis(500));
     let records = qemu.stop_and_archive();
-    check_log(&records, &binary, bench);
+    check_log(&records, &binary, bench, board);
 }
 
 /// Records the device's serial log says it dropped: the sum of its drop notices' counts
@@ -446,7 +465,7 @@ fn log_drops(records: &[serde_json::Value]) -> (u64, Vec<&serde_json::Value>) {
 /// could not both echo and write every record (the 64 KiB binary echo is logged as
 /// `msg_hex`, about 130 KiB of log) records are dropped whole and counted: a record
 /// expected here may be missing only if the drop notices count at least as many.
-fn check_log(records: &[serde_json::Value], binary: &[u8], bench: bool) {
+fn check_log(records: &[serde_json::Value], binary: &[u8], bench: bool, board: &Board) {
     let first = records.first().expect("records");
     assert_eq!(first["event"], "listening", "{first}");
     assert_eq!(first["addr"], "192.168.69.1:7777");
@@ -487,11 +506,14 @@ fn check_log(records: &[serde_json::Value], binary: &[u8], bench: bool) {
     );
     // The NIC's drop report (written before any load): the oversized frame.
     let errors: Vec<_> = events("error").filter(|r| !notices.contains(r)).collect();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let text = errors[0]["msg"].as_str().unwrap_or_default();
-    assert!(text.contains("lan9118 dropped frames since boot"), "{text}");
-    assert!(text.contains("1 oversized"), "{text}");
-    assert!(text.contains("0 RX FIFO resyncs"), "{text}");
+    let reports = usize::from(!board.nic_report.is_empty());
+    assert_eq!(errors.len(), reports, "{}: {errors:?}", board.name);
+    for error in errors {
+        let text = error["msg"].as_str().unwrap_or_default();
+        for says in board.nic_report {
+            assert!(text.contains(says), "{}: {text}", board.name);
+        }
+    }
     // One closed record per served connection: the binary one moved every byte each way.
     let closed: Vec<_> = events("closed").collect();
     let len = binary.len() as u64;

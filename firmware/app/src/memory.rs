@@ -20,9 +20,16 @@ pub const TCP_SOCKETS: usize = 5;
 /// smoltcp's socket slots: the TCP ones, the UDP one and the DHCP one.
 pub const SOCKETS: usize = TCP_SOCKETS + 2;
 /// Receive and send buffer bytes per TCP socket: the window a peer may fill, and what an
-/// echo may queue.
+/// echo may queue. Halved with the feature `small-tcp-buffers` (15 KiB less RAM), for a
+/// board whose NIC needs RAM of its own (virt-rv32: 16 KiB of virtio queue pages).
+#[cfg(not(feature = "small-tcp-buffers"))]
 pub const TCP_RX: usize = 4096;
+#[cfg(not(feature = "small-tcp-buffers"))]
 pub const TCP_TX: usize = 2048;
+#[cfg(feature = "small-tcp-buffers")]
+pub const TCP_RX: usize = 2048;
+#[cfg(feature = "small-tcp-buffers")]
+pub const TCP_TX: usize = 1024;
 /// Longest UDP datagram echoed: the payload of one Ethernet frame (no IP fragments).
 pub const MAX_DATAGRAM: usize = 1472;
 /// UDP datagrams queued each way, and their bytes.

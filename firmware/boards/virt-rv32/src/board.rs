@@ -1,24 +1,28 @@
-//! QEMU virt's devices at their addresses: what runs only on the target.
+//! QEMU virt's devices at their addresses, as an [`echokit_app::Board`] ([`VirtRv32`]):
+//! what runs only on the target.
 //!
-//! - Log: the NS16550A at 0x1000_0000 ([`Uart`]).
 //! - Ethernet: virtio-net in one of the eight virtio-mmio slots ([`Nic`]); its interrupt,
 //!   through the PLIC, wakes the hart from `wfi`.
+//! - Log: the NS16550A at 0x1000_0000 ([`Uart`]); its transmitter-empty interrupt wakes the
+//!   hart when the log waits for it.
 //! - Time: the CLINT's `mtime` at 10 MHz; its `mtimecmp` bounds a sleep.
-//! - Entropy: a virtio-rng device if QEMU has one, else `mtime` jitter ([`crate::entropy`]).
-//! - Stop: the SiFive test device, which ends QEMU with a status.
+//! - Entropy: a virtio-rng device if QEMU has one (`qemu.sh` adds it), mixed with `mtime`
+//!   jitter either way.
+//! - Stop: the SiFive test device, which ends QEMU with a failure status.
 //!
 //! No trap handler runs for interrupts: they are enabled in `mie` (so `wfi` returns when one
-//! is pending) but not globally in `mstatus`, and the loop acknowledges them after waking.
+//! is pending) but not globally in `mstatus`, and `sleep` acknowledges them after waking.
 
 use core::fmt::{self, Write};
 use core::ptr::{self, NonNull};
 
+use echokit_app::{Board, Drops, JitterMixer};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
 
 use crate::clock;
 use crate::dma::PoolHal;
-use crate::entropy::{self, Mixer};
+
 use crate::nic::{Buffers, VirtioNic};
 use crate::slots::{self, Found, Probe};
 use crate::uart::{self, Ns16550, Regs};
@@ -32,6 +36,10 @@ const PLIC_THRESHOLD: usize = PLIC_BASE + 0x20_0000;
 const PLIC_CLAIM: usize = PLIC_BASE + 0x20_0004;
 const TEST_DEVICE: usize = 0x10_0000;
 const TEST_FAIL: u32 = 0x3333;
+/// The UART's PLIC source on QEMU virt.
+const UART_IRQ: u32 = 10;
+/// `mtime` samples folded into the seed.
+const ENTROPY_SAMPLES: usize = 64;
 
 /// The UART's registers by volatile byte access.
 pub struct UartMmio;
@@ -98,16 +106,11 @@ impl fmt::Display for InitError {
     }
 }
 
-/// What [`init`] brings up.
-pub struct Parts {
-    pub nic: Nic,
-    pub uart: Uart,
-    /// Seed for smoltcp.
-    pub seed: u64,
-    /// Where the net device was found (for a log line).
-    pub net: Found,
-    /// Whether the seed came from a virtio-rng device (else from timer jitter).
-    pub rng: bool,
+/// The board's parts the app uses.
+pub struct VirtRv32 {
+    nic: Nic,
+    uart: Uart,
+    seed: u64,
 }
 
 /// The transport of a slot found by the scan.
@@ -122,49 +125,124 @@ fn transport(found: Found) -> Result<MmioTransport<'static>, InitError> {
     })
 }
 
-/// Brings up the UART, the entropy, the NIC (with `buffers`) and the wake-up sources. Call
-/// once. An error comes with the UART, to report it on.
-pub fn init(buffers: &'static mut Buffers) -> Result<Parts, (Uart, InitError)> {
-    let uart = Ns16550::new(UartMmio);
-    let (seed, rng) = seed();
-    let Some(net) = slots::find(&Slots, slots::NET) else {
-        let devices = slots::devices(&Slots);
-        return Err((uart, InitError::NoNetDevice { devices }));
-    };
-    let nic = match transport(net).and_then(|t| {
-        VirtioNic::new(t, buffers).map_err(|error| InitError::Driver {
-            slot: net.slot,
-            error,
-        })
-    }) {
-        Ok(nic) => nic,
-        Err(e) => return Err((uart, e)),
-    };
-    enable_wakeups(net.irq());
-    Ok(Parts {
-        nic,
-        uart,
-        seed,
-        net,
-        rng,
-    })
+impl VirtRv32 {
+    /// Brings up the UART, the seed, the NIC (with `buffers`) and the wake-up sources.
+    /// Call once. An error comes with the UART, to report it on. Not inlined: the set-up's
+    /// temporaries (virtio negotiation, the entropy device) would otherwise stay in the
+    /// entry point's stack frame, under the app's loop, for good.
+    #[inline(never)]
+    pub fn init(buffers: &'static mut Buffers) -> Result<VirtRv32, (Uart, InitError)> {
+        let uart = Ns16550::new(UartMmio);
+        // Before the NIC: a virtio-rng device borrows the DMA pool for a moment.
+        let seed = seed();
+        let Some(net) = slots::find(&Slots, slots::NET) else {
+            let devices = slots::devices(&Slots);
+            return Err((uart, InitError::NoNetDevice { devices }));
+        };
+        let nic = transport(net).and_then(|t| {
+            VirtioNic::new(t, buffers).map_err(|error| InitError::Driver {
+                slot: net.slot,
+                error,
+            })
+        });
+        match nic {
+            Ok(nic) => {
+                enable_wakeups(net.irq());
+                Ok(VirtRv32 { nic, uart, seed })
+            }
+            Err(e) => Err((uart, e)),
+        }
+    }
 }
 
-/// 64 bits from a virtio-rng device if there is one (its queue's DMA pages are given back
-/// before the NIC takes the pool), mixed with `mtime` jitter either way.
-fn seed() -> (u64, bool) {
-    let mut mix = Mixer::new();
-    mix.add(entropy::jitter_seed(64, now_ticks, || {
+impl Board for VirtRv32 {
+    type Nic = Nic;
+    const NIC_NAME: &'static str = "virtio-net";
+
+    /// The address QEMU gave the device (`-device virtio-net-device,mac=...`; QEMU's
+    /// default is 52:54:00:12:34:56).
+    fn mac(&self) -> [u8; 6] {
+        self.nic.mac()
+    }
+
+    fn nic(&mut self) -> &mut Nic {
+        &mut self.nic
+    }
+
+    fn nic_drops(&mut self) -> Drops {
+        let s = self.nic.stats();
+        Drops {
+            rx_errors: s.rx_errors,
+            rx_runts: s.rx_runts,
+            rx_oversized: s.rx_oversized,
+            rx_resyncs: 0,
+            tx_errors: s.tx_errors,
+            tx_oversized: s.tx_oversized,
+        }
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        now_ms()
+    }
+
+    fn entropy(&mut self) -> u64 {
+        self.seed
+    }
+
+    fn uart_write(&mut self, bytes: &[u8]) -> usize {
+        self.uart.try_write(bytes)
+    }
+
+    /// `wfi` until the NIC interrupts (a frame came or went), `mtime` reaches `until_ms`,
+    /// or (when the log waits) the UART's transmitter empties; at once if one of them
+    /// already happened since the last call. Then acknowledges them before the loop polls.
+    fn sleep(&mut self, until_ms: u64, uart_waiting: bool) {
+        set_mtimecmp(clock::ms_to_ticks(until_ms));
+        self.uart.set_tx_interrupt(uart_waiting);
+        riscv::asm::wfi();
+        self.uart.set_tx_interrupt(false);
+        self.nic.ack_interrupt();
+        // Safety: the PLIC's claim/complete register for context 0; at most the two
+        // sources enabled can be pending.
+        unsafe {
+            for _ in 0..2 {
+                let id = ptr::read_volatile(PLIC_CLAIM as *const u32);
+                if id == 0 {
+                    break;
+                }
+                ptr::write_volatile(PLIC_CLAIM as *mut u32, id);
+            }
+        }
+    }
+
+    fn halt(&mut self) -> ! {
+        halt()
+    }
+}
+
+/// 64 bits for smoltcp's seed. The low bits of `mtime` (which follows the host's clock)
+/// read around UART register reads (each one exits to QEMU's device model, in host time)
+/// vary from boot to boot; a virtio-rng device, when QEMU has one, adds 16 bytes from the
+/// host's random source. Its queue's DMA pages go back to the pool when it is dropped,
+/// before the NIC takes them.
+fn seed() -> u64 {
+    let mut mix = JitterMixer::new();
+    for _ in 0..ENTROPY_SAMPLES {
         let _ = UartMmio.read(uart::reg::LSR);
-    }));
+        mix.push(now_ticks() as u32);
+    }
     let mut bytes = [0u8; 16];
     let got = slots::find(&Slots, slots::RNG)
         .and_then(|found| transport(found).ok())
         .and_then(|t| VirtIORng::<PoolHal, _>::new(t).ok())
         .and_then(|mut rng| rng.request_entropy(&mut bytes).ok())
         .unwrap_or(0);
-    mix.add_bytes(&bytes[..got.min(bytes.len())]);
-    (mix.seed(), got >= 8)
+    for chunk in bytes[..got.min(bytes.len())].chunks(8) {
+        let mut word = [0; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        mix.push_u64(u64::from_le_bytes(word));
+    }
+    mix.finish()
 }
 
 /// `mtime`: ticks at 10 MHz since QEMU started.
@@ -191,36 +269,22 @@ fn set_mtimecmp(ticks: u64) {
     }
 }
 
-/// PLIC: the NIC's source at priority 1, enabled for hart 0 in M-mode, threshold 0; `mie`:
-/// external and timer interrupts (global `mstatus.MIE` stays off: no trap, only wake-ups).
-fn enable_wakeups(irq: u32) {
+/// PLIC: the NIC's and the UART's sources at priority 1, enabled for hart 0 in M-mode,
+/// threshold 0; `mie`: external and timer interrupts (global `mstatus.MIE` stays off: no
+/// trap, only wake-ups).
+fn enable_wakeups(nic_irq: u32) {
     set_mtimecmp(u64::MAX);
-    let word = PLIC_ENABLE + (irq as usize / 32) * 4;
-    // Safety: PLIC registers of QEMU virt for a source below 96 and context 0; `mie` bits
+    // Safety: PLIC registers of QEMU virt for sources below 32 and context 0; `mie` bits
     // only matter to `wfi` while `mstatus.MIE` is clear.
     unsafe {
-        ptr::write_volatile((PLIC_BASE + 4 * irq as usize) as *mut u32, 1);
-        let enabled = ptr::read_volatile(word as *const u32);
-        ptr::write_volatile(word as *mut u32, enabled | 1 << (irq % 32));
+        for irq in [nic_irq, UART_IRQ] {
+            ptr::write_volatile((PLIC_BASE + 4 * irq as usize) as *mut u32, 1);
+            let enabled = ptr::read_volatile(PLIC_ENABLE as *const u32);
+            ptr::write_volatile(PLIC_ENABLE as *mut u32, enabled | 1 << irq);
+        }
         ptr::write_volatile(PLIC_THRESHOLD as *mut u32, 0);
         riscv::register::mie::set_mext();
         riscv::register::mie::set_mtimer();
-    }
-}
-
-/// Sleeps until the NIC interrupts (a frame came or went) or `max_ms` pass, whichever is
-/// first; returns at once if the NIC interrupted since the last call. Then acknowledges the
-/// NIC before the caller polls it.
-pub fn sleep(nic: &mut Nic, max_ms: u64) {
-    set_mtimecmp(now_ticks().saturating_add(clock::ms_to_ticks(max_ms)));
-    riscv::asm::wfi();
-    nic.ack_interrupt();
-    // Safety: the PLIC's claim/complete register for context 0.
-    unsafe {
-        let id = ptr::read_volatile(PLIC_CLAIM as *const u32);
-        if id != 0 {
-            ptr::write_volatile(PLIC_CLAIM as *mut u32, id);
-        }
     }
 }
 

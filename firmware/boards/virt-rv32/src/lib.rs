@@ -3,13 +3,13 @@
 //!
 //! The pieces that hold logic are plain Rust over small traits, so their tests run on the
 //! host (`cargo test --lib --target x86_64-unknown-linux-gnu`): the virtio-mmio slot scan,
-//! the DMA page pool, the UART's non-blocking writes, the split `mtime` read, the seed mixer.
-//! [`board`] puts them at QEMU virt's addresses; it builds for the target only.
+//! the DMA page pool, the virtio-net adapter, the UART's non-blocking writes, the split
+//! `mtime` read. [`board`] puts them at QEMU virt's addresses as an [`echokit_app::Board`];
+//! it builds for the target only.
 #![cfg_attr(not(test), no_std)]
 
 pub mod clock;
 pub mod dma;
-pub mod entropy;
 pub mod nic;
 pub mod slots;
 pub mod uart;

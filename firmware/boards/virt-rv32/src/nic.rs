@@ -106,14 +106,12 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
     /// receive buffer.
     pub fn new(transport: T, buffers: &'static mut Buffers) -> Result<Self, InitError> {
         let raw = VirtIONetRaw::new(transport)?;
-        let [r0, r1] = &mut buffers.rx;
-        let [t0, t1] = &mut buffers.tx;
         let slot = |buf| Slot { buf, token: None };
         let mut nic = VirtioNic {
             raw,
-            rx: [slot(r0), slot(r1)],
+            rx: buffers.rx.each_mut().map(slot),
             tx: Tx {
-                slots: [slot(t0), slot(t1)],
+                slots: buffers.tx.each_mut().map(slot),
             },
             stats: Stats::default(),
         };
