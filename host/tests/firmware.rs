@@ -412,6 +412,104 @@ fn echoes_answers_ping_and_logs(board: &Board, extra: &[&str]) {
     check_log(&records, &binary, bench);
 }
 
+/// Lines the client echoes while nobody reads the serial port (before the log ring, echo
+/// stopped after about 290 of them, once QEMU's stdout pipe was full).
+const UNREAD_LINES: usize = 3000;
+
+#[test]
+fn an_unread_serial_port_does_not_stall_echo_and_the_drops_are_counted() {
+    for board in BOARDS {
+        for extra in board.variants {
+            unread_serial_port(board, extra);
+        }
+    }
+}
+
+fn unread_serial_port(board: &Board, extra: &[&str]) {
+    if !can_run_on(board, &[]) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = build(board, &[], dir.path());
+    let ns = Netns::new("echokit-fw", None);
+    // QEMU's stdout is a pipe this test does not read until the echo is done.
+    let mut child = qemu_command(&ns, board, &elf, extra)
+        .stdout(Stdio::piped())
+        .stderr(File::create(dir.path().join("qemu.stderr")).expect("qemu stderr"))
+        .spawn()
+        .expect("start qemu.sh");
+    let mut pipe = child.stdout.take().expect("piped stdout");
+    let qemu = Qemu {
+        child,
+        serial: dir.path().join("serial.log"),
+    };
+    ns.enter(|| {
+        let mut stream = connect_when_up();
+        for i in 0..UNREAD_LINES {
+            let line = format!("unread serial port, line {i}\n");
+            tcp_echo_on(&mut stream, line.as_bytes());
+        }
+    });
+    // The connection is closed (its `closed` record queued or dropped); now read the log.
+    thread::sleep(Duration::from_millis(500));
+    let reader = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
+        text
+    });
+    // Long enough for the device to write what its ring holds and the drop notice.
+    thread::sleep(Duration::from_secs(3));
+    let mut qemu = qemu;
+    let _ = qemu.child.kill();
+    let _ = qemu.child.wait();
+    let text = reader.join().expect("reader");
+    std::fs::write(&qemu.serial, &text).expect("write serial log");
+    let records = archive(&qemu.serial);
+    let (dropped, notices) = log_drops(&records);
+    assert!(dropped > 0, "nothing was dropped: the pipe never filled?");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    // Every record the service wrote is in the log or counted by the notice: `listening`
+    // twice (TCP, UDP), `connected`, one `echo` per line, `closed`.
+    let kept = records.len() - notices.len();
+    assert_eq!(
+        kept as u64 + dropped,
+        2 + 1 + UNREAD_LINES as u64 + 1,
+        "{kept} records kept, {dropped} dropped"
+    );
+    // Kept `echo` records are whole and in order.
+    let echoed: Vec<usize> = records
+        .iter()
+        .filter(|r| r["event"] == "echo")
+        .map(|r| {
+            let msg = r["msg"].as_str().expect("msg");
+            let n = msg
+                .strip_prefix("unread serial port, line ")
+                .expect("a sent line");
+            n.parse().expect("a line number")
+        })
+        .collect();
+    assert!(echoed.windows(2).all(|w| w[0] < w[1]), "out of order");
+    // The notice is an `error` record naming the count, after the records kept before it.
+    assert_eq!(notices[0]["level"], "ERROR");
+}
+
+/// Connects to the device once it is up (its log cannot tell: nobody reads it).
+fn connect_when_up() -> TcpStream {
+    let addr = SocketAddr::from((DEVICE, PORT));
+    let start = std::time::Instant::now();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(WAIT)).expect("timeout");
+                return stream;
+            }
+            Err(e) if start.elapsed() > BOOT => panic!("the device did not come up: {e}"),
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// Records the device's serial log says it dropped: the sum of its drop notices' counts
 /// (`serial log: N records dropped: ...`), and those notices.
 fn log_drops(records: &[serde_json::Value]) -> (u64, Vec<&serde_json::Value>) {
