@@ -692,6 +692,100 @@ fn wait_for(path: &Path, limit: Duration, done: impl Fn(&str) -> bool) -> bool {
     false
 }
 
+#[test]
+fn each_boot_seeds_the_stack_differently() {
+    for board in BOARDS {
+        for extra in board.variants {
+            boots_differ(board, extra);
+        }
+    }
+}
+
+/// Two boots of one image answer a SYN with different initial sequence numbers: the
+/// stack's seed comes from the board's entropy, not from a constant or the boot time.
+fn boots_differ(board: &Board, extra: &[&str]) {
+    if !can_run_on(board, &[]) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = build(board, &[], dir.path());
+    let ns = Netns::new("echokit-fw", None);
+    let mut isns = Vec::new();
+    for _ in 0..2 {
+        let _qemu = Qemu::start(&ns, board, &elf, extra, dir.path());
+        isns.push(ns.enter(syn_ack_sequence_number));
+    }
+    assert_ne!(
+        isns[0], isns[1],
+        "the same initial sequence number on two boots"
+    );
+}
+
+/// Connects to the device and returns the sequence number of its SYN-ACK, read from tap0
+/// by a packet socket (call on a thread inside the namespace).
+fn syn_ack_sequence_number() -> u32 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    // Safety: socket(2) with constant arguments; the result is checked and owned below.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
+    assert!(
+        raw >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // Safety: `raw` is a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // Safety: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(c"tap0".as_ptr()) };
+    assert!(ifindex > 0, "no tap0");
+    // Safety: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = all;
+    sll.sll_ifindex = ifindex as i32;
+    let timeout = libc::timeval {
+        tv_sec: 10,
+        tv_usec: 0,
+    };
+    // Safety: the addresses and lengths are those of the locals above.
+    let ok = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        ) == 0
+            && libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                size_of::<libc::timeval>() as u32,
+            ) == 0
+    };
+    assert!(ok, "packet socket: {}", std::io::Error::last_os_error());
+    drop(connect());
+    let mut frame = [0u8; 2048];
+    loop {
+        // Safety: recv(2) into the buffer, at most its length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), frame.as_mut_ptr().cast(), frame.len(), 0) };
+        assert!(
+            n >= 0,
+            "no SYN-ACK seen: {}",
+            std::io::Error::last_os_error()
+        );
+        let frame = &frame[..n as usize];
+        // Ethernet, IPv4, TCP from port 7777 with SYN and ACK.
+        if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 6 {
+            continue;
+        }
+        let tcp = &frame[14 + usize::from(frame[14] & 0x0f) * 4..];
+        if tcp.len() >= 20 && tcp[0..2] == PORT.to_be_bytes() && tcp[13] & 0x12 == 0x12 {
+            return u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        }
+    }
+}
+
 /// Records the device's serial log says it dropped: the sum of its drop notices' counts
 /// (`serial log: N records dropped: ...`), and those notices.
 fn log_drops(records: &[serde_json::Value]) -> (u64, Vec<&serde_json::Value>) {
