@@ -73,6 +73,10 @@ impl Board for Mps2 {
         }
     }
 
+    fn frame_waiting(&mut self) -> bool {
+        self.nic.rx_pending()
+    }
+
     fn now_ms(&mut self) -> u64 {
         clock::now_ms()
     }
