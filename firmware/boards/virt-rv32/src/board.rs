@@ -181,6 +181,10 @@ impl Board for VirtRv32 {
         }
     }
 
+    fn frame_waiting(&mut self) -> bool {
+        self.nic.rx_pending()
+    }
+
     fn now_ms(&mut self) -> u64 {
         now_ms()
     }

@@ -129,6 +129,12 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
         self.stats
     }
 
+    /// Whether the device has put a received frame in a buffer that the driver has not
+    /// taken yet. A read of the used ring in RAM: no register access, no exit to QEMU.
+    pub fn rx_pending(&self) -> bool {
+        self.raw.poll_receive().is_some()
+    }
+
     /// Acknowledges the device's interrupt (after a wake-up), so its line drops.
     pub fn ack_interrupt(&mut self) {
         self.raw.ack_interrupt();

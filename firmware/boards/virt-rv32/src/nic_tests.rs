@@ -336,6 +336,16 @@ fn frames_come_up_in_order_without_the_header_legacy_and_modern() {
 }
 
 #[test]
+fn a_waiting_frame_shows_until_it_is_taken() {
+    let (mut nic, fake) = nic(false);
+    assert!(!nic.rx_pending());
+    assert!(fake.deliver(&frame(60, 3)));
+    assert!(nic.rx_pending());
+    assert_eq!(receive(&mut nic), Some(frame(60, 3)));
+    assert!(!nic.rx_pending());
+}
+
+#[test]
 fn frames_go_out_behind_a_zeroed_header_of_the_transports_size() {
     for legacy in [true, false] {
         let (mut nic, fake) = nic(legacy);
