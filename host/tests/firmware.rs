@@ -45,6 +45,8 @@ struct Board {
     /// What the log's NIC drop report says after the oversized frame; empty where the
     /// frame never reaches the driver (then no report is written).
     nic_report: &'static [&'static str],
+    /// Its station address, as a DHCP server's lease names it.
+    mac: &'static str,
 }
 
 const MPS2_AN386: Board = Board {
@@ -57,6 +59,7 @@ const MPS2_AN386: Board = Board {
         "1 oversized",
         "0 RX FIFO resyncs",
     ],
+    mac: "02:00:00:ec:40:01",
 };
 
 /// QEMU's virtio-net drops a frame longer than the receive buffer (one 1514-byte frame)
@@ -68,6 +71,8 @@ const VIRT_RV32: Board = Board {
     qemu: "qemu-system-riscv32",
     variants: &[&[], &["-global", "virtio-mmio.force-legacy=false"]],
     nic_report: &[],
+    // The address QEMU gives the device (its default).
+    mac: "52:54:00:12:34:56",
 };
 
 /// Every QEMU board; the tests below run each.
@@ -487,7 +492,9 @@ fn unread_serial_port(board: &Board, extra: &[&str]) {
     let records = archive(&qemu.serial);
     let (dropped, notices) = log_drops(&records);
     assert!(dropped > 0, "nothing was dropped: the pipe never filled?");
-    assert_eq!(notices.len(), 1, "{notices:?}");
+    // One notice per run of drops: the ring also overflows before the pipe fills where
+    // echo outruns the log's share of each round (virt-rv32).
+    assert!(!notices.is_empty(), "{notices:?}");
     // Every record the service wrote is in the log or counted by the notice: `listening`
     // twice (TCP, UDP), `connected`, one `echo` per line, `closed`.
     let kept = records.len() - notices.len();
@@ -510,7 +517,7 @@ fn unread_serial_port(board: &Board, extra: &[&str]) {
         .collect();
     assert!(echoed.windows(2).all(|w| w[0] < w[1]), "out of order");
     // The notice is an `error` record naming the count, after the records kept before it.
-    assert_eq!(notices[0]["level"], "ERROR");
+    assert!(notices.iter().all(|n| n["level"] == "ERROR"), "{notices:?}");
 }
 
 /// Connects to the device once it is up (its log cannot tell: nobody reads it).
@@ -602,7 +609,7 @@ fn dhcp_lease(board: &Board, extra: &[&str]) {
     assert_eq!(addr.port(), PORT);
     let leases = std::fs::read_to_string(dir.path().join("dnsmasq.leases")).unwrap_or_default();
     assert!(
-        leases.contains(&ip.to_string()) && leases.contains("02:00:00:ec:40:01"),
+        leases.contains(&ip.to_string()) && leases.contains(board.mac),
         "dnsmasq's leases: {leases}"
     );
 
