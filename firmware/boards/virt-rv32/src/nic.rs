@@ -165,20 +165,18 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
             // Safety: the same buffer that was posted with this token.
             let done = unsafe { self.raw.receive_complete(token, &mut slot.buf[..]) };
             slot.token = None;
-            let (hdr, len) = match done {
-                Ok(lengths) => lengths,
-                Err(_) => {
-                    self.stats.rx_errors = self.stats.rx_errors.wrapping_add(1);
-                    continue;
+            match done {
+                Err(_) => self.stats.rx_errors = self.stats.rx_errors.wrapping_add(1),
+                Ok((_, len)) if len < MIN_FRAME => {
+                    self.stats.rx_runts = self.stats.rx_runts.wrapping_add(1);
                 }
-            };
-            if len < MIN_FRAME {
-                self.stats.rx_runts = self.stats.rx_runts.wrapping_add(1);
-            } else if len > MAX_FRAME || hdr + len > BUF {
-                self.stats.rx_oversized = self.stats.rx_oversized.wrapping_add(1);
-            } else {
-                self.stats.rx_frames = self.stats.rx_frames.wrapping_add(1);
-                return Some((i, hdr, len));
+                Ok((hdr, len)) if len > MAX_FRAME || hdr + len > BUF => {
+                    self.stats.rx_oversized = self.stats.rx_oversized.wrapping_add(1);
+                }
+                Ok((hdr, len)) => {
+                    self.stats.rx_frames = self.stats.rx_frames.wrapping_add(1);
+                    return Some((i, hdr, len));
+                }
             }
             // A dropped frame's buffer goes straight back.
             let _ = self.post_rx();

@@ -421,3 +421,115 @@ fn an_overlong_send_is_cut_to_one_frame_and_counted() {
     assert_eq!(fake.sent()[0].len(), 12 + MAX_FRAME);
     assert_eq!(nic.stats().tx_oversized, 1);
 }
+
+/// What a test run does to the adapter and its device.
+#[derive(Debug, Clone)]
+enum Op {
+    /// The device fills the next buffer with a frame of this length, reporting the used
+    /// length honestly or, with `Some`, a bad one.
+    Deliver(usize, Option<Lie>),
+    /// smoltcp asks for a frame.
+    Receive,
+    /// smoltcp sends a frame of this length.
+    Send(usize),
+    /// The device stops or resumes completing transmissions.
+    HoldTx(bool),
+}
+
+/// A used length the device should not report.
+#[derive(Debug, Clone, Copy)]
+enum Lie {
+    /// Shorter than the virtio-net header (by this much and more).
+    Headerless(u32),
+    /// The header and fewer bytes than an Ethernet header.
+    Runt(u32),
+    /// More than the buffer holds.
+    Overlong(u32),
+}
+
+impl Lie {
+    fn used_len(self, hdr: u32) -> u32 {
+        match self {
+            Lie::Headerless(n) => hdr.saturating_sub(1 + n),
+            Lie::Runt(n) => hdr + n,
+            Lie::Overlong(n) => n,
+        }
+    }
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let bad_len = prop_oneof![
+        (0u32..10).prop_map(Lie::Headerless),
+        (0u32..MIN_FRAME as u32).prop_map(Lie::Runt),
+        (BUF as u32 + 1..4000).prop_map(Lie::Overlong),
+    ];
+    prop_oneof![
+        3 => (0usize..=MAX_FRAME, proptest::option::weighted(0.2, bad_len))
+            .prop_map(|(n, lie)| Op::Deliver(n, lie)),
+        3 => Just(Op::Receive),
+        2 => (MIN_FRAME..=MAX_FRAME).prop_map(Op::Send),
+        1 => any::<bool>().prop_map(Op::HoldTx),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the device reports, in any order with sends and stalls: no panic, every
+    /// good frame comes up once, intact and in order, every bad one is counted, and every
+    /// buffer keeps going back to the device.
+    #[test]
+    fn any_mix_of_frames_lies_and_stalls_keeps_order_and_counts(
+        legacy in proptest::bool::ANY,
+        ops in proptest::collection::vec(op(), 1..80),
+    ) {
+        let (mut nic, fake) = nic(legacy);
+        let hdr = fake.header_len() as u32;
+        let mut expected = std::collections::VecDeque::new();
+        let (mut delivered, mut bad, mut sent) = (0u32, 0u32, 0u32);
+        let mut tag = 0u8;
+        for op in ops {
+            match op {
+                Op::Deliver(n, lie) => {
+                    tag = tag.wrapping_add(1);
+                    let f = frame(n, tag);
+                    let lie = lie.map(|l| l.used_len(hdr));
+                    if fake.deliver_len(&f, lie) {
+                        delivered += 1;
+                        let used = lie.unwrap_or(hdr + n as u32);
+                        if used >= hdr + MIN_FRAME as u32 && used <= hdr + MAX_FRAME as u32 {
+                            expected.push_back(f);
+                        } else {
+                            bad += 1;
+                        }
+                    }
+                }
+                Op::Receive => {
+                    if let Some(got) = receive(&mut nic) {
+                        proptest::prop_assert_eq!(Some(got), expected.pop_front());
+                    }
+                }
+                Op::Send(n) => {
+                    if send(&mut nic, &frame(n, 0x5a)) {
+                        sent += 1;
+                    }
+                }
+                Op::HoldTx(true) => fake.0.borrow_mut().hold_tx = true,
+                Op::HoldTx(false) => fake.release_tx(),
+            }
+        }
+        fake.release_tx();
+        while let Some(got) = receive(&mut nic) {
+            proptest::prop_assert_eq!(Some(got), expected.pop_front());
+        }
+        proptest::prop_assert!(expected.is_empty(), "{} frames never came up", expected.len());
+        let s = nic.stats();
+        proptest::prop_assert_eq!(s.rx_frames + s.rx_runts + s.rx_oversized + s.rx_errors, delivered);
+        proptest::prop_assert_eq!(s.rx_runts + s.rx_oversized + s.rx_errors, bad);
+        proptest::prop_assert_eq!((s.tx_frames, s.tx_errors), (sent, 0));
+        proptest::prop_assert_eq!(fake.sent().len() as u32, sent);
+        // The buffers are all with the device again.
+        for i in 0..RX_BUFS as u8 {
+            proptest::prop_assert!(fake.deliver(&frame(60, i)));
+        }
+    }
+}
