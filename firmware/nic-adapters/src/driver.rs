@@ -33,6 +33,13 @@ impl<D: Driver> DriverDevice<D> {
         self.driver.link_state(&mut cx) == LinkState::Up
     }
 
+    /// Whether a received frame waits with room to answer it (what `receive` would hand
+    /// out), for a loop deciding whether to sleep.
+    pub fn has_frame(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.driver.receive(&mut cx).is_some()
+    }
+
     /// Frames handed to smoltcp and frames sent, since boot (wrapping).
     pub fn frames(&self) -> (u32, u32) {
         (self.rx_frames, self.tx_frames)

@@ -109,16 +109,18 @@ impl FakeDriver {
     }
 }
 
-struct FakeRx(Vec<u8>);
+/// The frame at the head of the queue, taken off only when consumed (as a DMA ring does).
+struct FakeRx<'a>(&'a mut VecDeque<Vec<u8>>);
 
 struct FakeTx<'a> {
     sent: &'a mut Vec<Vec<u8>>,
     room: &'a mut usize,
 }
 
-impl emb::RxToken for FakeRx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
-        f(&mut self.0)
+impl emb::RxToken for FakeRx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, f: F) -> R {
+        let mut frame = self.0.pop_front().expect("a token only with a frame");
+        f(&mut frame)
     }
 }
 
@@ -133,19 +135,18 @@ impl emb::TxToken for FakeTx<'_> {
 }
 
 impl emb::Driver for FakeDriver {
-    type RxToken<'a> = FakeRx;
+    type RxToken<'a> = FakeRx<'a>;
     type TxToken<'a> = FakeTx<'a>;
 
-    fn receive(&mut self, cx: &mut Context) -> Option<(FakeRx, FakeTx<'_>)> {
+    fn receive(&mut self, cx: &mut Context) -> Option<(FakeRx<'_>, FakeTx<'_>)> {
         // What an embassy driver does with the waker: keep it and wake it later.
         cx.waker().wake_by_ref();
         self.polls += 1;
-        if self.tx_room == 0 {
+        if self.tx_room == 0 || self.inbox.is_empty() {
             return None;
         }
-        let frame = self.inbox.pop_front()?;
         Some((
-            FakeRx(frame),
+            FakeRx(&mut self.inbox),
             FakeTx {
                 sent: &mut self.sent,
                 room: &mut self.tx_room,
@@ -199,13 +200,17 @@ fn driver_device_takes_no_frame_without_room_to_answer() {
     let mut driver = FakeDriver::new(0);
     driver.inbox.push_back(arp_request());
     let mut device = DriverDevice::new(driver);
+    assert!(!device.has_frame());
     assert!(device.receive(Instant::ZERO).is_none());
     assert!(device.transmit(Instant::ZERO).is_none());
     // The frame stays queued for when there is room.
     device.driver().tx_room = 1;
+    assert!(device.has_frame());
+    assert!(device.has_frame(), "looking does not take the frame");
     let (rx, _tx) = device.receive(Instant::ZERO).expect("a frame and room");
     assert_eq!(rx.consume(|f| f.to_vec()), arp_request());
     assert_eq!(device.frames(), (1, 0));
+    assert!(!device.has_frame());
 }
 
 #[test]

@@ -63,6 +63,18 @@ pub fn init<S: SpiDevice>(spi: S, mac: [u8; 6]) -> Result<Nic<S>, InitError<S::E
     Ok(FrameDevice::new(raw))
 }
 
+/// Drives the chip's INTn line low when a frame has come (socket 0's RECV interrupt), so
+/// a board can sleep until then.
+pub fn enable_receive_interrupt<S: SpiDevice>(nic: &mut Nic<S>) -> Result<(), S::Error> {
+    nic.nic()
+        .enable_interrupts(register::socketn::Interrupt::Receive as u8)
+}
+
+/// Clears socket 0's interrupts, releasing INTn (the chip holds it low until then).
+pub fn clear_interrupts<S: SpiDevice>(nic: &mut Nic<S>) -> Result<(), S::Error> {
+    nic.nic().clear_interrupts()
+}
+
 impl<B: Bus> RawFrames for RawDevice<B> {
     type Error = B::Error;
 
