@@ -1,31 +1,48 @@
 #!/usr/bin/env bash
-# Runs the firmware on QEMU's mps2-an386 with its Ethernet on the TAP interface TAP and its
-# serial log (JSON Lines) on stdout. Builds the release image first if it is missing or
-# older than the sources. Needs qemu-system-arm and a TAP the caller may open (root, or one
-# created with `ip tuntap add name TAP mode tap user $USER`).
-#   usage: firmware/qemu.sh TAP
+# Runs the firmware of board NAME (default mps2-an386) under QEMU with its Ethernet on the
+# TAP interface TAP and its serial log (JSON Lines) on stdout. Builds the release image
+# first (cargo does nothing when it is up to date). Needs the board's QEMU and a TAP the
+# caller may open (root, or one made with `ip tuntap add name TAP mode tap user $USER`).
+# `--elf` runs that image of the board instead (no build); arguments after `--` go to QEMU
+# as they are.
+#   usage: firmware/qemu.sh [--board NAME] [--elf ELF] TAP [-- QEMU-ARGS...]
 set -euo pipefail
-
-if [[ $# -ne 1 || -z "$1" || "$1" == -* ]]; then
-    echo "usage: $0 TAP   (a TAP interface, e.g. tap0; its kernel side at 192.168.69.100/24)" >&2
+# shellcheck source=board.sh
+source "$(dirname "$0")/board.sh"
+usage() {
+    echo "usage: $0 [--board NAME] [--elf ELF] TAP [-- QEMU-ARGS...]   (TAP e.g. tap0, its kernel side at 192.168.69.100/24; boards: $(boards))" >&2
     exit 2
-fi
+}
+name=mps2-an386 image=""
+while [[ "${1:-}" == --board || "${1:-}" == --elf ]]; do
+    [[ $# -ge 2 ]] || usage
+    case "$1" in
+        --board) name="$2" ;;
+        --elf) image="$2" ;;
+    esac
+    shift 2
+done
+[[ $# -ge 1 && -n "$1" && "$1" != -* ]] || usage
 tap="$1"
-here="$(cd "$(dirname "$0")" && pwd)"
-elf="$here/target/thumbv7em-none-eabihf/release/echokit-firmware"
-
-if ! command -v qemu-system-arm >/dev/null 2>&1; then
-    echo "$0: qemu-system-arm not found (Debian/Ubuntu: apt-get install qemu-system-arm)" >&2
+shift
+if [[ $# -gt 0 ]]; then
+    [[ "$1" == -- ]] || usage
+    shift
+fi
+load_board "$name"
+if ! declare -F qemu_command >/dev/null; then
+    echo "$0: board $board does not run under QEMU (flash it: README \"On a microcontroller\")" >&2
     exit 2
 fi
-newer=""
-if [[ -f "$elf" ]]; then
-    newer="$(find "$here/src" "$here/lan9118/src" "$here/../core/src" "$here/Cargo.toml" \
-        "$here/build.rs" -newer "$elf" -print -quit 2>/dev/null || true)"
+qemu_command "$tap" "${image:-$elf}"
+if ! command -v "${qemu[0]}" >/dev/null 2>&1; then
+    echo "$0: ${qemu[0]} not found (Debian/Ubuntu: apt-get install $qemu_package)" >&2
+    exit 2
 fi
-if [[ ! -f "$elf" || -n "$newer" ]]; then
-    (cd "$here" && cargo build --release --quiet) >&2
+if [[ -z "$image" ]]; then
+    "$firmware_dir/build.sh" "$board" >/dev/null
+elif [[ ! -f "$image" ]]; then
+    echo "$0: no image at $image" >&2
+    exit 2
 fi
-exec qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
-    -nic "tap,ifname=$tap,script=no,downscript=no,model=lan9118" \
-    -kernel "$elf"
+exec "${qemu[@]}" "$@"

@@ -1,10 +1,10 @@
-//! Build-time settings: the board's memory map (`src/board/memory.x`) for the linker, and
-//! the network address from `ECHOKIT_IP` (CIDR, default 192.168.69.1/24) and
-//! `ECHOKIT_GATEWAY` (default 192.168.69.100). A bad value stops the build with one line
-//! naming the variable and the form it expects.
+//! Build-time settings: the network address from `ECHOKIT_IP` (CIDR, default
+//! 192.168.69.1/24, or `dhcp`) and `ECHOKIT_GATEWAY` (default 192.168.69.100; not with
+//! `dhcp`). A bad value stops the build with one line naming the variable and the form it
+//! expects.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::{env, fs, process};
 
 const DEFAULT_IP: &str = "192.168.69.1/24";
@@ -12,19 +12,25 @@ const DEFAULT_GATEWAY: &str = "192.168.69.100";
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // memory.x where cortex-m-rt's link.x finds it.
-    fs::copy("src/board/memory.x", out.join("memory.x")).expect("src/board/memory.x is readable");
-    println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=src/board/memory.x");
     println!("cargo:rerun-if-env-changed=ECHOKIT_IP");
     println!("cargo:rerun-if-env-changed=ECHOKIT_GATEWAY");
 
     let ip_text = setting("ECHOKIT_IP", DEFAULT_IP);
     let gw_text = setting("ECHOKIT_GATEWAY", DEFAULT_GATEWAY);
+    if ip_text.eq_ignore_ascii_case("dhcp") {
+        if env::var_os("ECHOKIT_GATEWAY").is_some_and(|v| !v.is_empty()) {
+            fail(&format!(
+                "ECHOKIT_GATEWAY={gw_text:?} with ECHOKIT_IP=dhcp: the DHCP server gives the \
+                 gateway; unset ECHOKIT_GATEWAY"
+            ));
+        }
+        write(&out, "Addressing::Dhcp".to_owned());
+        return;
+    }
     let (ip, prefix) = parse_cidr(&ip_text).unwrap_or_else(|why| {
         fail(&format!(
             "ECHOKIT_IP={ip_text:?} {why}: expected an IPv4 address with a prefix length, \
-             like {DEFAULT_IP}"
+             like {DEFAULT_IP}, or dhcp"
         ))
     });
     let gateway: Ipv4Addr = gw_text.parse().unwrap_or_else(|_| {
@@ -41,16 +47,16 @@ fn main() {
         ));
     }
     let code = format!(
-        "/// The device's IPv4 address (`ECHOKIT_IP`).\n\
-         pub const IP: [u8; 4] = {:?};\n\
-         /// Its prefix length (`ECHOKIT_IP`).\n\
-         pub const PREFIX: u8 = {prefix};\n\
-         /// The default route (`ECHOKIT_GATEWAY`).\n\
-         pub const GATEWAY: [u8; 4] = {:?};\n",
+        "Addressing::Static {{ ip: {:?}, prefix: {prefix}, gateway: {:?} }}",
         ip.octets(),
         gateway.octets()
     );
-    fs::write(out.join("net_config.rs"), code).expect("OUT_DIR is writable");
+    write(&out, code);
+}
+
+/// `src/net.rs` includes this expression as its `ADDRESSING`.
+fn write(out: &Path, code: String) {
+    fs::write(out.join("addressing.rs"), code).expect("OUT_DIR is writable");
 }
 
 /// The variable's value, or `default` when it is unset or empty.

@@ -6,7 +6,7 @@ use core::panic::PanicInfo;
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
-    let mut uart = super::uart::steal(super::CORE_HZ);
+    let mut uart = crate::uart::steal(crate::board::CORE_HZ);
     // One line, even if the message holds newlines: they are written as spaces.
     let _ = write!(NoNewlines(&mut uart), "panic: {info}");
     uart.write_bytes(b"\n");
@@ -15,7 +15,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     }
 }
 
-struct NoNewlines<'a>(&'a mut super::Uart);
+struct NoNewlines<'a>(&'a mut crate::uart::Uart);
 
 impl Write for NoNewlines<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {

@@ -13,7 +13,7 @@ const STATE_TX_FULL: u32 = 1;
 const CTRL_TX_ENABLE: u32 = 1;
 const BAUD: u32 = 115_200;
 
-/// The transmit side of the UART: blocking writes of bytes.
+/// The transmit side of the UART.
 pub struct Uart(());
 
 impl Uart {
@@ -27,20 +27,36 @@ impl Uart {
         Uart(())
     }
 
-    /// Writes `bytes`, waiting while the transmit buffer is full.
+    /// Writes the start of `bytes` while the transmit buffer has room; returns how many
+    /// were written (0 when it is full: QEMU keeps it full while its serial backend, e.g.
+    /// a pipe nobody reads, takes nothing).
+    pub fn try_write(&mut self, bytes: &[u8]) -> usize {
+        for (n, &b) in bytes.iter().enumerate() {
+            if tx_full() {
+                return n;
+            }
+            write_data(b);
+        }
+        bytes.len()
+    }
+
+    /// Writes `bytes`, waiting while the transmit buffer is full (fatal errors, panics).
     pub fn write_bytes(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            write_byte(b);
+            while tx_full() {}
+            write_data(b);
         }
     }
 }
 
-fn write_byte(b: u8) {
-    // Safety: UART0's STATE and DATA registers; DATA is written only when not full.
-    unsafe {
-        while ptr::read_volatile((BASE + STATE) as *const u32) & STATE_TX_FULL != 0 {}
-        ptr::write_volatile((BASE + DATA) as *mut u32, u32::from(b));
-    }
+fn tx_full() -> bool {
+    // Safety: UART0's STATE register; reading it has no side effect.
+    unsafe { ptr::read_volatile((BASE + STATE) as *const u32) & STATE_TX_FULL != 0 }
+}
+
+fn write_data(b: u8) {
+    // Safety: UART0's DATA register; callers write it only when the buffer is not full.
+    unsafe { ptr::write_volatile((BASE + DATA) as *mut u32, u32::from(b)) }
 }
 
 impl fmt::Write for Uart {
