@@ -47,11 +47,9 @@ pub struct Nic {
     link_at: Option<u64>,
 }
 
-/// Frames since boot (each wrapping).
+/// Frames dropped since boot (each wrapping).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub rx_frames: u32,
-    pub tx_frames: u32,
     /// Frames the MAC received with no free descriptor to put them in (the loop was busy).
     pub rx_no_descriptor: u32,
     /// Frames lost to the MAC's receive FIFO overflowing.
@@ -116,20 +114,12 @@ impl Nic {
             .rx_no_descriptor
             .wrapping_add(u32::from(missed.mfc()));
         self.stats.rx_overflow = self.stats.rx_overflow.wrapping_add(u32::from(missed.mfa()));
-        let (rx, tx) = self.device.frames();
-        self.stats.rx_frames = rx;
-        self.stats.tx_frames = tx;
         self.stats
     }
 
     /// Whether a received frame waits (with room to answer it).
     pub fn has_frame(&mut self) -> bool {
         self.device.has_frame()
-    }
-
-    /// The link as last seen: `Some((100 Mbit/s, full duplex))`, `None` while down.
-    pub fn link(&self) -> Option<(bool, bool)> {
-        self.link
     }
 }
 

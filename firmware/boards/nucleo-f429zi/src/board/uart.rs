@@ -19,8 +19,8 @@ use embassy_stm32::usart::{BufferedInterruptHandler, BufferedUart, BufferedUartT
 
 /// Baud rate of the virtual COM port.
 pub const BAUD: u32 = 115_200;
-/// Bytes waiting for the wire: about 44 ms at 115200 baud.
-const RING: usize = 512;
+/// Bytes waiting for the wire: about 22 ms at 115200 baud (the app's log ring holds more).
+const RING: usize = 256;
 /// Bytes offered at once: a smaller piece fits where a larger one did not.
 const CHUNK: usize = 16;
 

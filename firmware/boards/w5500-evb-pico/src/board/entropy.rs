@@ -1,7 +1,7 @@
-//! smoltcp's random seed from the RP2040's ring oscillator (datasheet 2.17.5: RANDOMBIT
-//! samples the free-running ROSC, whose phase drifts with process, voltage and
-//! temperature). Its bits are biased, so each seed bit is a von Neumann pair (01 or 10),
-//! and the sampling waits a little between reads so neighbouring reads differ.
+//! Random bits from the RP2040's ring oscillator (datasheet 2.17.5: RANDOMBIT samples the
+//! free-running ROSC, whose phase drifts with process, voltage and temperature). Its bits
+//! are biased, so each bit is a von Neumann pair (01 or 10), and the sampling waits a
+//! little between reads so neighbouring reads differ; the app's mixer then whitens them.
 
 use rp2040_hal::rosc::{Enabled, RingOscillator};
 
@@ -9,8 +9,8 @@ use rp2040_hal::rosc::{Enabled, RingOscillator};
 /// boots, with a poor seed rather than none).
 const TRIES: u32 = 64;
 
-/// 64 bits for smoltcp's `random_seed`.
-pub fn seed(rosc: &RingOscillator<Enabled>) -> u64 {
+/// 64 unbiased bits.
+pub fn raw_bits(rosc: &RingOscillator<Enabled>) -> u64 {
     let mut sample = || {
         // A few dozen system clocks between samples: the ROSC runs at a different,
         // drifting rate, so the phase sampled moves on.

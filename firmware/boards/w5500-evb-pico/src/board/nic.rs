@@ -3,7 +3,7 @@
 //! wake the core when a frame comes.
 
 use cortex_m::peripheral::NVIC;
-use embedded_hal::digital::OutputPin;
+use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal_bus::spi::{DeviceError, ExclusiveDevice, NoDelay};
 use rp2040_hal::fugit::{HertzU32, RateExtU32};
 use rp2040_hal::gpio::bank0::{Gpio16, Gpio17, Gpio18, Gpio19, Gpio20, Gpio21};
@@ -25,6 +25,8 @@ type SpiPins = (
 type Bus = Spi<Enabled, pac::SPI0, SpiPins, 8>;
 type ChipSelect = Pin<Gpio17, FunctionSio<SioOutput>, PullDown>;
 type Device = ExclusiveDevice<Bus, ChipSelect, NoDelay>;
+/// The W5500's frames as smoltcp sees them.
+pub type Frames = nic_adapters::w5500::Nic<Device>;
 type IntPin = Pin<Gpio21, FunctionSio<SioInput>, PullUp>;
 
 /// Why the W5500 did not come up.
@@ -34,7 +36,7 @@ pub type InitError = nic_adapters::w5500::InitError<
 
 /// The board's NIC: the W5500's frames, and its interrupt line.
 pub struct Nic {
-    pub device: nic_adapters::w5500::Nic<Device>,
+    pub device: Frames,
     int: IntPin,
     _reset: Pin<Gpio20, FunctionSio<SioOutput>, PullDown>,
 }
@@ -119,13 +121,4 @@ pub fn sleep(nic: &mut Nic) {
 #[interrupt]
 fn IO_IRQ_BANK0() {
     NVIC::mask(pac::Interrupt::IO_IRQ_BANK0);
-}
-
-use embedded_hal::digital::InputPin as _;
-
-impl Nic {
-    /// The frame counters so far.
-    pub fn stats(&self) -> nic_adapters::FrameStats {
-        self.device.stats()
-    }
 }
