@@ -8,12 +8,14 @@
 //! - [`FrameDevice`]: a NIC that reads and writes whole frames through blocking calls
 //!   ([`RawFrames`]), copied through two frame buffers: the W5500's MACRAW socket on the
 //!   W5500-EVB-Pico (feature `w5500`, module [`w5500`]).
+//! - [`lan8742a`]: the speed and duplex the Nucleo's PHY negotiated, for its MAC to follow.
 #![no_std]
 
 mod driver;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod frames;
+pub mod lan8742a;
 #[cfg(feature = "w5500")]
 pub mod w5500;
 

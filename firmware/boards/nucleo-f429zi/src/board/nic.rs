@@ -17,6 +17,7 @@ use embassy_stm32::interrupt::typelevel::{Binding, ETH as EthIrq};
 use embassy_stm32::pac;
 use embassy_stm32::peripherals::{ETH, ETH_SMA, PA1, PA2, PA7, PB13, PC1, PC4, PC5, PG11, PG13};
 use nic_adapters::DriverDevice;
+use nic_adapters::lan8742a::{self, Link};
 
 /// Frames the DMA can hold each way, 1.5 KiB each: what the RAM budget leaves. One to send
 /// (smoltcp builds one frame at a time; the MAC sends a full one in 120 us at 100 Mbit/s),
@@ -26,14 +27,6 @@ const TX: usize = 1;
 const RX: usize = 2;
 /// The LAN8742A's address on the management bus (its PHYAD pins, strapped to 0).
 const PHY_ADDRESS: u8 = 0;
-/// LAN8742A registers: basic status, and the special control/status register whose
-/// bits 4:2 say what auto-negotiation chose (datasheet 4.2.22).
-const PHY_BSR: u8 = 1;
-const PHY_BSR_LINK: u16 = 1 << 2;
-const PHY_BSR_AN_DONE: u16 = 1 << 5;
-const PHY_SCSR: u8 = 31;
-const PHY_SCSR_100: u16 = 1 << 3;
-const PHY_SCSR_FULL: u16 = 1 << 4;
 /// How often the link is looked at.
 const LINK_EVERY_MS: u64 = 1000;
 
@@ -43,7 +36,7 @@ type Phy = GenericPhy<Sma<'static, ETH_SMA>>;
 pub struct Nic {
     device: DriverDevice<Ethernet<'static, ETH, Phy>>,
     stats: Stats,
-    link: Option<(bool, bool)>,
+    link: Option<Link>,
     link_at: Option<u64>,
 }
 
@@ -160,25 +153,21 @@ pub fn follow_link(nic: &mut Nic, now_ms: u64) {
     }
     nic.link_at = Some(now_ms);
     let sm = nic.device.driver().phy_mut().station_management();
-    let bsr = sm.smi_read(PHY_ADDRESS, PHY_BSR);
-    let link = if bsr & PHY_BSR_LINK != 0 && bsr & PHY_BSR_AN_DONE != 0 {
-        let scsr = sm.smi_read(PHY_ADDRESS, PHY_SCSR);
-        Some((scsr & PHY_SCSR_100 != 0, scsr & PHY_SCSR_FULL != 0))
-    } else {
-        None
-    };
+    let bsr = sm.smi_read(PHY_ADDRESS, lan8742a::BSR);
+    let scsr = sm.smi_read(PHY_ADDRESS, lan8742a::SCSR);
+    let link = lan8742a::link(bsr, scsr);
     if link == nic.link {
         return;
     }
     nic.link = link;
-    if let Some((fast, full)) = link {
+    if let Some(Link { fast, full_duplex }) = link {
         pac::ETH.ethernet_mac().maccr().modify(|w| {
             w.set_fes(if fast {
                 pac::eth::vals::Fes::FES100
             } else {
                 pac::eth::vals::Fes::FES10
             });
-            w.set_dm(if full {
+            w.set_dm(if full_duplex {
                 pac::eth::vals::Dm::FULL_DUPLEX
             } else {
                 pac::eth::vals::Dm::HALF_DUPLEX
