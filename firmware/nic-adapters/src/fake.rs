@@ -54,6 +54,9 @@ pub struct W5500 {
     pub sent: Vec<Vec<u8>>,
     /// Frames dropped for want of room in the receive buffer (as the chip drops them).
     pub overruns: usize,
+    /// With the link down, SEND neither sends nor frees the transmit buffer, nor sets
+    /// SEND_OK (the worst a real chip has been seen to do).
+    pub link_up: bool,
     fail: usize,
 }
 
@@ -67,6 +70,7 @@ impl Default for W5500 {
             rx: std::vec![0; BUF],
             sent: Vec::new(),
             overruns: 0,
+            link_up: true,
             fail: 0,
         }
     }
@@ -93,15 +97,22 @@ impl W5500 {
     /// A frame arrives from the wire: stored with its 2-byte length header (the length
     /// counts the header) if socket 0 is open and has room, else dropped and counted.
     pub fn inject(&mut self, frame: &[u8]) {
+        let len = u16::try_from(frame.len() + 2).expect("a frame fits 16 KiB");
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend_from_slice(frame);
+        self.inject_raw(&bytes);
+    }
+
+    /// Bytes arrive in the receive buffer as they are (a test's corrupt length header).
+    pub fn inject_raw(&mut self, bytes: &[u8]) {
         let wr = self.reg16(SN_RX_WR);
         let used = wr.wrapping_sub(self.reg16(SN_RX_RD)) as usize;
-        if !self.macraw_open() || used + frame.len() + 2 > BUF {
+        if !self.macraw_open() || used + bytes.len() > BUF {
             self.overruns += 1;
             return;
         }
-        let len = u16::try_from(frame.len() + 2).expect("a frame fits 16 KiB");
         let mut at = wr;
-        for &b in len.to_be_bytes().iter().chain(frame) {
+        for &b in bytes {
             self.rx[usize::from(at) % BUF] = b;
             at = at.wrapping_add(1);
         }
@@ -153,6 +164,7 @@ impl W5500 {
                 *self = W5500 {
                     version,
                     sent: core::mem::take(&mut self.sent),
+                    link_up: self.link_up,
                     ..W5500::default()
                 };
             }
@@ -180,7 +192,7 @@ impl W5500 {
     fn command(&mut self, command: u8) {
         match command {
             0x01 if self.socket[SN_MR] & 0x0f == MACRAW => self.socket[SN_SR] = SOCK_MACRAW,
-            0x20 if self.macraw_open() => {
+            0x20 if self.macraw_open() && self.link_up => {
                 let (rd, wr) = (self.reg16(SN_TX_RD), self.reg16(SN_TX_WR));
                 let frame = (0..wr.wrapping_sub(rd))
                     .map(|i| self.tx[usize::from(rd.wrapping_add(i)) % BUF])

@@ -375,6 +375,55 @@ mod w5500 {
     }
 
     #[test]
+    fn a_link_that_never_sends_costs_errors_not_a_hang() {
+        let shared = Shared::new(W5500::default());
+        let mut nic = init(shared.clone(), MAC).expect("a W5500 answers");
+        shared.with(|c| c.link_up = false);
+        // 16 KiB of transmit buffer take 10 full frames; the 11th finds no room and is
+        // refused at once, as is every one after it.
+        for _ in 0..20 {
+            let tx = nic.transmit(Instant::ZERO).expect("room to build a frame");
+            tx.consume(MAX_FRAME, |buf| buf.fill(1));
+        }
+        assert_eq!(nic.stats().tx_frames, 10);
+        assert_eq!(nic.stats().tx_errors, 10);
+        shared.with(|c| assert!(c.sent.is_empty()));
+    }
+
+    #[test]
+    fn an_impossible_length_header_drops_what_waits_and_is_counted() {
+        let shared = Shared::new(W5500::default());
+        let mut nic = init(shared.clone(), MAC).expect("a W5500 answers");
+        for header in [[0x00, 0x05], [0xff, 0xff], [0x00, 0x00], [0x05, 0xef]] {
+            shared.with(|c| c.inject_raw(&[header[0], header[1], 1, 2, 3, 4, 5, 6, 7, 8]));
+            assert!(nic.receive(Instant::ZERO).is_none(), "{header:?}");
+            shared.with(|c| assert_eq!(c.rx_waiting(), 0, "{header:?}: dropped"));
+        }
+        // One byte alone cannot even hold a header.
+        shared.with(|c| c.inject_raw(&[0x00]));
+        assert!(nic.receive(Instant::ZERO).is_none());
+        assert_eq!(nic.stats().rx_errors, 5);
+        // The next good frame comes through.
+        shared.with(|c| c.inject(&arp_request()));
+        let (rx, _) = nic.receive(Instant::ZERO).expect("the good frame");
+        assert_eq!(rx.consume(|f| f.to_vec()), arp_request());
+    }
+
+    #[test]
+    fn a_failed_transfer_while_receiving_leaves_the_frame_waiting() {
+        let shared = Shared::new(W5500::default());
+        let mut nic = init(shared.clone(), MAC).expect("a W5500 answers");
+        shared.with(|c| {
+            c.inject(&arp_request());
+            c.fail_next(1);
+        });
+        assert!(nic.receive(Instant::ZERO).is_none());
+        assert_eq!(nic.stats().rx_errors, 1);
+        let (rx, _) = nic.receive(Instant::ZERO).expect("the frame, read again");
+        assert_eq!(rx.consume(|f| f.to_vec()), arp_request());
+    }
+
+    #[test]
     fn answers_arp_through_the_chip() {
         let shared = Shared::new(W5500::default());
         let mut nic = init(shared.clone(), MAC).expect("a W5500 answers");
@@ -421,6 +470,38 @@ mod w5500 {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the receive buffer holds (a confused chip, a glitched SPI read),
+        /// receiving never panics, hands smoltcp only frames of an Ethernet length, and
+        /// empties the buffer in at most one call per byte.
+        #[test]
+        fn any_receive_buffer_is_read_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..4000),
+            frames in proptest::collection::vec(14usize..=MAX_FRAME, 0..3),
+        ) {
+            let shared = Shared::new(W5500::default());
+            let mut nic = init(shared.clone(), MAC).expect("a W5500 answers");
+            shared.with(|c| {
+                // Good frames first, sometimes: garbage after them must not cost them.
+                for &len in &frames {
+                    c.inject(&vec![0x5a; len]);
+                }
+                c.inject_raw(&bytes);
+            });
+            let mut good = 0;
+            for _ in 0..=bytes.len() + frames.len() {
+                if shared.with(|c| c.rx_waiting()) == 0 {
+                    break;
+                }
+                if let Some((rx, _)) = nic.receive(Instant::ZERO) {
+                    let len = rx.consume(|f| f.len());
+                    prop_assert!((14..=MAX_FRAME).contains(&len), "{len}");
+                    good += 1;
+                }
+            }
+            prop_assert_eq!(shared.with(|c| c.rx_waiting()), 0);
+            prop_assert!(good >= frames.len());
+        }
 
         /// Frames of any Ethernet length, enough of them to wrap the 16 KiB buffers several
         /// times, come out of the chip as they went in, and go back out as written.

@@ -1,6 +1,6 @@
-//! The W5500 on SPI0 as a smoltcp device: `nic_adapters::w5500` (the `w5500` crate's
-//! MACRAW socket under a frame device) over the HAL's SPI, and the chip's INTn line to
-//! wake the core when a frame comes.
+//! The W5500 on SPI0 as a smoltcp device: `nic_adapters::w5500` (socket 0 in MACRAW mode
+//! under a frame device) over the HAL's SPI, and the chip's INTn line to wake the core
+//! when a frame comes.
 
 use cortex_m::peripheral::NVIC;
 use embedded_hal::digital::{InputPin, OutputPin};
@@ -83,9 +83,8 @@ pub fn init(
     cortex_m::asm::delay(peripheral_hz.to_Hz() / 20);
     // The HAL's SPI and pins cannot fail; the error type says so.
     let Ok(spi) = ExclusiveDevice::new_no_delay(bus, cs);
-    let mut device = nic_adapters::w5500::init(spi, mac)?;
-    nic_adapters::w5500::enable_receive_interrupt(&mut device)
-        .map_err(nic_adapters::w5500::InitError::Spi)?;
+    // Opens socket 0 with its receive interrupt on INTn.
+    let device = nic_adapters::w5500::init(spi, mac)?;
     let int = pins.int.into_pull_up_input();
     int.set_interrupt_enabled(Interrupt::EdgeLow, true);
     Ok(Nic {
