@@ -29,8 +29,8 @@ pub fn link(bsr: u16, scsr: u16) -> Option<Link> {
     if bsr & BSR_LINK_UP == 0 || bsr & BSR_AN_DONE == 0 || scsr & SCSR_AN_DONE == 0 {
         return None;
     }
-    match scsr & SCSR_SPEED {
-        0b001_00 | 0b101_00 | 0b010_00 | 0b110_00 => Some(Link {
+    match (scsr & SCSR_SPEED) >> 2 {
+        0b001 | 0b101 | 0b010 | 0b110 => Some(Link {
             fast: scsr & SCSR_100 != 0,
             full_duplex: scsr & SCSR_FULL != 0,
         }),
