@@ -61,7 +61,7 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$qemu_pid/stat"; }
 # TCP segments the clients' kernel sent again (frames lost on the way, e.g. a full NIC FIFO).
 retrans() { ip netns exec "$ns" nstat -saz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }'; }
 # Log records the device dropped so far: the sum of the counts its drop notices name.
-log_dropped() { grep -o 'serial log: [0-9]* records dropped' "$serial" | awk '{ s += $3 } END { print s + 0 }'; }
+log_dropped() { { grep -o 'serial log: [0-9]* records dropped' "$serial" || true; } | awk '{ s += $3 } END { print s + 0 }'; }
 hz=$(getconf CLK_TCK)
 run() { # label, bench arguments...
     local label="$1"; shift

@@ -510,6 +510,282 @@ fn connect_when_up() -> TcpStream {
     }
 }
 
+#[test]
+fn with_echokit_ip_dhcp_the_device_takes_a_lease_and_logs_it() {
+    for board in BOARDS {
+        for extra in board.variants {
+            dhcp_lease(board, extra);
+        }
+    }
+}
+
+/// `dnsmasq` serving DHCP on tap0 inside a namespace (RECIPES "DHCP"); killed on drop.
+struct Dnsmasq(Child);
+
+impl Dnsmasq {
+    fn start(ns: &Netns, dir: &Path, range: &str) -> Dnsmasq {
+        let leases = dir.join("dnsmasq.leases");
+        let pid = dir.join("dnsmasq.pid");
+        let child = ns
+            .exec(
+                "dnsmasq",
+                &[
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                    "--user=root",
+                    "--interface=tap0",
+                    "--bind-interfaces",
+                    "--port=0",
+                    "--no-resolv",
+                    &format!("--dhcp-range={range},255.255.255.0,2m"),
+                    &format!("--dhcp-leasefile={}", leases.display()),
+                    &format!("--pid-file={}", pid.display()),
+                ],
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("dnsmasq.stderr")).expect("dnsmasq stderr"))
+            .spawn()
+            .expect("start dnsmasq");
+        Dnsmasq(child)
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dhcp_lease(board: &Board, extra: &[&str]) {
+    let dnsmasq = works("dnsmasq", &["--version"]);
+    if !can_run_on(board, &[("dnsmasq (dnsmasq-base)", dnsmasq)]) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = build(board, &[("ECHOKIT_IP", "dhcp")], dir.path());
+    let ns = Netns::new("echokit-fw", None);
+    let dhcp = Dnsmasq::start(&ns, dir.path(), "192.168.69.50,192.168.69.60");
+    let mut qemu = Qemu::start(&ns, board, &elf, extra, dir.path());
+
+    // The leased address, from `listening`.
+    let addr = last_listening(&qemu.serial);
+    let SocketAddr::V4(v4) = addr else {
+        panic!("not IPv4: {addr}")
+    };
+    let ip = *v4.ip();
+    assert!(
+        (50..=60).contains(&ip.octets()[3]) && ip.octets()[..3] == [192, 168, 69],
+        "{ip} is not from dnsmasq's range"
+    );
+    assert_eq!(addr.port(), PORT);
+    let leases = std::fs::read_to_string(dir.path().join("dnsmasq.leases")).unwrap_or_default();
+    assert!(
+        leases.contains(&ip.to_string()) && leases.contains("02:00:00:ec:40:01"),
+        "dnsmasq's leases: {leases}"
+    );
+
+    // Served on the leased address: TCP through the client, ping, UDP.
+    let ip_text = ip.to_string();
+    let out = ns
+        .exec(ECHOKIT, &["client", "-s", &ip_text, "-m", "over DHCP"])
+        .output()
+        .expect("run the client");
+    assert!(out.status.success(), "client: {}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Echo: over DHCP\n");
+    let ping = ns
+        .exec("ping", &["-c", "1", "-W", "5", &ip_text])
+        .output()
+        .expect("run ping");
+    assert!(ping.status.success(), "ping {ip}");
+    let out = ns
+        .exec(
+            ECHOKIT,
+            &["client", "-s", &ip_text, "--udp", "-m", "udp over DHCP"],
+        )
+        .output()
+        .expect("run the UDP client");
+    assert!(out.status.success(), "UDP client: {}", stderr_of(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Echo: udp over DHCP\n"
+    );
+
+    // Another DHCP server, authoritative for another range: at the renewal (half the
+    // 2-minute lease, dnsmasq's shortest) it refuses the old address, the device asks
+    // again and logs `listening` with the new one.
+    drop(dhcp);
+    let _dhcp = Dnsmasq::start(&ns, dir.path(), "192.168.69.70,192.168.69.80");
+    let renewed = wait_for(&qemu.serial, Duration::from_secs(150), |text| {
+        text.lines().filter(|l| l.contains("\"listening\"")).count() >= 4
+    });
+    assert!(renewed, "no new lease logged");
+    let new_ip = last_listening(&qemu.serial).ip().to_string();
+    let out = ns
+        .exec(ECHOKIT, &["client", "-s", &new_ip, "-m", "after renewal"])
+        .output()
+        .expect("run the client");
+    assert!(out.status.success(), "client: {}", stderr_of(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Echo: after renewal\n"
+    );
+
+    thread::sleep(Duration::from_millis(300));
+    let records = qemu.stop_and_archive();
+    let listening: Vec<_> = records
+        .iter()
+        .filter(|r| r["event"] == "listening")
+        .collect();
+    // Once per protocol for each lease, with its address.
+    assert_eq!(listening.len(), 4, "{listening:?}");
+    assert!(
+        listening[..2].iter().all(|r| r["addr"] == addr.to_string()),
+        "{listening:?}"
+    );
+    let new: SocketAddr = listening[2]["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("the new addr");
+    assert!(
+        new.to_string().starts_with("192.168.69.7") || new.to_string().starts_with("192.168.69.80"),
+        "{new} is not from the second range"
+    );
+    assert_eq!(listening[3]["addr"], new.to_string());
+    assert_eq!(new.port(), PORT);
+    assert_eq!(
+        records[0]["event"], "listening",
+        "nothing is logged before the lease"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"] == "echo" && r["msg"] == "over DHCP")
+    );
+}
+
+/// The address of the last `listening` record in the serial log at `path`.
+fn last_listening(path: &Path) -> SocketAddr {
+    let text = std::fs::read_to_string(path).expect("serial log");
+    let record: serde_json::Value = text
+        .lines()
+        .rfind(|l| l.contains("\"listening\""))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("a listening record");
+    record["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("listening's addr")
+}
+
+/// Polls `path` (every 100 ms, up to `limit`) until its text satisfies `done`.
+fn wait_for(path: &Path, limit: Duration, done: impl Fn(&str) -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if std::fs::read_to_string(path).is_ok_and(|t| done(&t)) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn each_boot_seeds_the_stack_differently() {
+    for board in BOARDS {
+        for extra in board.variants {
+            boots_differ(board, extra);
+        }
+    }
+}
+
+/// Two boots of one image answer a SYN with different initial sequence numbers: the
+/// stack's seed comes from the board's entropy, not from a constant or the boot time.
+fn boots_differ(board: &Board, extra: &[&str]) {
+    if !can_run_on(board, &[]) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = build(board, &[], dir.path());
+    let ns = Netns::new("echokit-fw", None);
+    let mut isns = Vec::new();
+    for _ in 0..2 {
+        let _qemu = Qemu::start(&ns, board, &elf, extra, dir.path());
+        isns.push(ns.enter(syn_ack_sequence_number));
+    }
+    assert_ne!(
+        isns[0], isns[1],
+        "the same initial sequence number on two boots"
+    );
+}
+
+/// Connects to the device and returns the sequence number of its SYN-ACK, read from tap0
+/// by a packet socket (call on a thread inside the namespace).
+fn syn_ack_sequence_number() -> u32 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    // Safety: socket(2) with constant arguments; the result is checked and owned below.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
+    assert!(
+        raw >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // Safety: `raw` is a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // Safety: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(c"tap0".as_ptr()) };
+    assert!(ifindex > 0, "no tap0");
+    // Safety: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = all;
+    sll.sll_ifindex = ifindex as i32;
+    let timeout = libc::timeval {
+        tv_sec: 10,
+        tv_usec: 0,
+    };
+    // Safety: the addresses and lengths are those of the locals above.
+    let ok = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        ) == 0
+            && libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                size_of::<libc::timeval>() as u32,
+            ) == 0
+    };
+    assert!(ok, "packet socket: {}", std::io::Error::last_os_error());
+    drop(connect());
+    let mut frame = [0u8; 2048];
+    loop {
+        // Safety: recv(2) into the buffer, at most its length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), frame.as_mut_ptr().cast(), frame.len(), 0) };
+        assert!(
+            n >= 0,
+            "no SYN-ACK seen: {}",
+            std::io::Error::last_os_error()
+        );
+        let frame = &frame[..n as usize];
+        // Ethernet, IPv4, TCP from port 7777 with SYN and ACK.
+        if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 6 {
+            continue;
+        }
+        let tcp = &frame[14 + usize::from(frame[14] & 0x0f) * 4..];
+        if tcp.len() >= 20 && tcp[0..2] == PORT.to_be_bytes() && tcp[13] & 0x12 == 0x12 {
+            return u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        }
+    }
+}
+
 /// Records the device's serial log says it dropped: the sum of its drop notices' counts
 /// (`serial log: N records dropped: ...`), and those notices.
 fn log_drops(records: &[serde_json::Value]) -> (u64, Vec<&serde_json::Value>) {

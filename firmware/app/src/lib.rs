@@ -56,6 +56,13 @@ pub trait Board {
         Drops::default()
     }
 
+    /// Whether a received frame waits in the NIC (a cheap check: one register read). The
+    /// log stops draining for it, so echo goes first. The default, `false`, lets the log
+    /// drain its whole share of an idle round.
+    fn frame_waiting(&mut self) -> bool {
+        false
+    }
+
     /// Milliseconds since boot; never goes back.
     fn now_ms(&mut self) -> u64;
 
@@ -91,10 +98,12 @@ const IDLE: Duration = Duration::from_secs(300);
 /// An unterminated line idle this long is logged as it stands (the server's
 /// `--flush-after` default): clients that wait for an echo without sending a newline.
 const FLUSH_AFTER: Duration = Duration::from_millis(500);
-/// Log bytes offered to the UART per round while the stack has work (a frame that arrives
-/// meanwhile waits for at most this many UART writes), and while it has none.
-const DRAIN_BUSY: usize = 32;
-const DRAIN_IDLE: usize = 256;
+/// Log bytes offered to the UART at a time: between two offers the loop checks for a
+/// frame (`Board::frame_waiting`), so a frame that arrives waits for at most this many UART
+/// writes. While the stack has work one offer is made per round (a trickle, so the log still
+/// moves under load); while it has none, offers continue up to `DRAIN_IDLE` bytes.
+const DRAIN_CHUNK: usize = 16;
+const DRAIN_IDLE: usize = 1024;
 
 /// Runs the echo service on `board` for ever. Call once, from the board's entry point.
 pub fn run<B: Board>(mut board: B) -> ! {
@@ -164,14 +173,29 @@ pub fn run<B: Board>(mut board: B) -> ! {
         );
         let delay = stack.delay(at, &service);
         let idle = !more && delay > smoltcp::time::Duration::ZERO;
-        let budget = if idle { DRAIN_IDLE } else { DRAIN_BUSY };
-        let ts = echo_core::smoltcp::instant(at);
-        let drained = service
-            .log_mut()
-            .drain(ts, budget, |bytes| board.uart_write(bytes));
+        let drained = drain_log(&mut board, service.log_mut(), at, idle);
         if idle && !drained.more {
             let until = board.now_ms().saturating_add(delay.total_millis());
             board.sleep(until, drained.refused);
+        }
+    }
+}
+
+/// Offers the log's bytes to the UART: one chunk, or while `idle` chunks until the log is
+/// empty, the UART refuses, a frame waits or `DRAIN_IDLE` bytes went.
+fn drain_log<B: Board>(
+    board: &mut B,
+    log: &mut LogRing<{ memory::LOG_RING }>,
+    now: Instant,
+    idle: bool,
+) -> log::Drained {
+    let ts = echo_core::smoltcp::instant(now);
+    let mut sent = 0;
+    loop {
+        let drained = log.drain(ts, DRAIN_CHUNK, |bytes| board.uart_write(bytes));
+        sent += DRAIN_CHUNK;
+        if !idle || !drained.more || sent >= DRAIN_IDLE || board.frame_waiting() {
+            return drained;
         }
     }
 }

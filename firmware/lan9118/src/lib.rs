@@ -182,6 +182,12 @@ impl<R: Registers> Lan9118<R> {
         self.port.regs.write(Reg::IntSts, bits::INT_RSFL);
     }
 
+    /// Whether a frame waits in the RX FIFO (one register read): a cheap check for a loop
+    /// that does other work between receives.
+    pub fn rx_pending(&mut self) -> bool {
+        self.port.regs.read(Reg::RxFifoInf) & 0x00ff_0000 != 0
+    }
+
     /// Whether the PHY reports the link up.
     pub fn link_up(&mut self) -> bool {
         self.port

@@ -220,6 +220,16 @@ fn the_interrupt_line_follows_received_frames_and_acks() {
     assert!(!nic.registers().irq_line());
 }
 
+#[test]
+fn rx_pending_says_whether_a_frame_waits() {
+    let mut nic = nic();
+    assert!(!nic.rx_pending());
+    assert!(nic.registers().push_frame(&frame(60, 0)));
+    assert!(nic.rx_pending());
+    assert!(receive(&mut nic).is_some());
+    assert!(!nic.rx_pending());
+}
+
 impl Lan9118<Chip> {
     fn receive_token(&mut self) -> Option<(crate::RxToken<'_>, crate::TxToken<'_, Chip>)> {
         Device::receive(self, Instant::ZERO)

@@ -22,7 +22,9 @@ const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0xec, 0x40, 0x01];
 pub const CORE_HZ: u32 = 25_000_000;
 
 /// SysTick counter samples folded into the seed.
-const ENTROPY_SAMPLES: usize = 256;
+const ENTROPY_SAMPLES: usize = 512;
+/// Register reads to wait at most for SysTick's first tick (a few ms under QEMU).
+const WAIT_FOR_TICK: u32 = 1_000_000;
 
 /// The board's parts the app uses.
 pub struct Mps2 {
@@ -72,6 +74,10 @@ impl Board for Mps2 {
         }
     }
 
+    fn frame_waiting(&mut self) -> bool {
+        self.nic.rx_pending()
+    }
+
     fn now_ms(&mut self) -> u64 {
         clock::now_ms()
     }
@@ -80,7 +86,15 @@ impl Board for Mps2 {
     /// register access to the NIC leaves the translated code for QEMU's device model: how
     /// long each takes varies with the host (caches, other processes, interrupts), so the
     /// low bits of the 25 MHz counter read between such accesses vary from boot to boot.
+    /// QEMU's counter reads 0 until SysTick's first period has passed: wait for it.
     fn entropy(&mut self) -> u64 {
+        let start = clock::now_ms();
+        for _ in 0..WAIT_FOR_TICK {
+            if clock::now_ms() != start {
+                break;
+            }
+            nic::touch();
+        }
         let mut mix = JitterMixer::new();
         for _ in 0..ENTROPY_SAMPLES {
             nic::touch();
