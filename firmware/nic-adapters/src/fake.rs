@@ -5,6 +5,8 @@
 
 extern crate std;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::vec::Vec;
 
 use embedded_hal::spi::{self, ErrorKind, ErrorType, Operation, SpiDevice};
@@ -258,5 +260,31 @@ impl SpiDevice for W5500 {
             }
         }
         Ok(())
+    }
+}
+
+/// The chip shared between the driver (as its SPI device) and a test, which injects frames
+/// and looks at what was sent while the driver owns the device.
+#[derive(Clone, Default)]
+pub struct Shared(Rc<RefCell<W5500>>);
+
+impl Shared {
+    pub fn new(chip: W5500) -> Self {
+        Shared(Rc::new(RefCell::new(chip)))
+    }
+
+    /// Runs `f` on the chip.
+    pub fn with<R>(&self, f: impl FnOnce(&mut W5500) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
+impl ErrorType for Shared {
+    type Error = Fault;
+}
+
+impl SpiDevice for Shared {
+    fn transaction(&mut self, operations: &mut [Operation<'_, u8>]) -> Result<(), Fault> {
+        self.0.borrow_mut().transaction(operations)
     }
 }
