@@ -659,6 +659,21 @@ fn dhcp_lease(board: &Board, extra: &[&str]) {
         records[0]["event"], "listening",
         "nothing is logged before the lease"
     );
+    // The refused renewal lost the first lease before the second was bound.
+    let lost = records
+        .iter()
+        .position(|r| {
+            r["event"] == "error"
+                && r["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("DHCP lease lost"))
+        })
+        .expect("the lost lease's error record");
+    let second = records
+        .iter()
+        .position(|r| r["event"] == "listening" && r["addr"] == new.to_string())
+        .expect("the second listening");
+    assert!(lost < second, "the loss is logged before the new lease");
     assert!(
         records
             .iter()

@@ -1,6 +1,7 @@
 //! The device's address: fixed at build time (`ECHOKIT_IP=a.b.c.d/len`, `ECHOKIT_GATEWAY`),
 //! or leased by DHCPv4 (`ECHOKIT_IP=dhcp`). Either way `listening` tells the address served:
-//! a fixed one at start, a leased one once the lease is bound and again whenever it changes.
+//! a fixed one at start, a leased one once the lease is bound and again whenever it changes
+//! (a lost lease is an `error` record; the next lease is announced, whatever its address).
 
 use core::net::{Ipv4Addr, SocketAddr};
 
@@ -119,6 +120,13 @@ impl Addresses {
             Some(dhcpv4::Event::Deconfigured) => {
                 iface.update_ip_addrs(|addrs| addrs.clear());
                 iface.routes_mut().remove_default_ipv4_route();
+                // Whatever comes next is announced, even the same address again.
+                if self.announced.take().is_some() {
+                    service.error(
+                        instant(now),
+                        "DHCP lease lost: no address until a server answers",
+                    );
+                }
                 return;
             }
         };
