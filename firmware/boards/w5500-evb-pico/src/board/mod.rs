@@ -113,8 +113,9 @@ impl Board for Pico {
         &mut self.nic.device
     }
 
-    /// SPI transfers that failed (a frame read or written): the W5500 itself counts
-    /// nothing it drops in MACRAW mode.
+    /// Receives that failed (an SPI error, or a length header no frame can have: what was
+    /// waiting is dropped) and frames not sent (an SPI error, or no room in the chip's
+    /// transmit buffer). The W5500 itself counts nothing it drops in MACRAW mode.
     fn nic_drops(&mut self) -> Drops {
         let s = self.nic.device.stats();
         Drops {
