@@ -102,6 +102,11 @@ impl Board for Nucleo {
         }
     }
 
+    /// A filled receive descriptor (a read of the DMA ring in RAM).
+    fn frame_waiting(&mut self) -> bool {
+        self.nic.has_frame()
+    }
+
     fn now_ms(&mut self) -> u64 {
         clock::now_ms()
     }

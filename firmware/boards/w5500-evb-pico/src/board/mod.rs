@@ -125,6 +125,14 @@ impl Board for Pico {
         }
     }
 
+    /// INTn low: a frame came since the last sleep cleared the chip's interrupt (a GPIO
+    /// read; an SPI read of the receive size would cost microseconds). It stays low while
+    /// the loop is busy, so it may say yes for a frame already read: the log then drains
+    /// a little less that round.
+    fn frame_waiting(&mut self) -> bool {
+        self.nic.frame_signalled()
+    }
+
     fn now_ms(&mut self) -> u64 {
         clock::now_ms()
     }

@@ -94,6 +94,13 @@ pub fn init(
     })
 }
 
+impl Nic {
+    /// Whether INTn is low: a received frame was signalled since the last [`sleep`].
+    pub fn frame_signalled(&mut self) -> bool {
+        self.int.is_low().unwrap_or(false)
+    }
+}
+
 /// Sleeps until INTn falls (a frame came) or the next clock tick (1 ms).
 ///
 /// The W5500 holds INTn low until its socket interrupt is cleared, so that is cleared
