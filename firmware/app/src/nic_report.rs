@@ -24,6 +24,9 @@ pub struct Drops {
     pub rx_oversized: u32,
     /// Times the receive FIFO was flushed to find frame boundaries again.
     pub rx_resyncs: u32,
+    /// Received frames the NIC had no room for (no free receive buffer or descriptor, its
+    /// FIFO overflowing): the loop fell behind the wire.
+    pub rx_no_room: u32,
     /// Frames the controller failed to send.
     pub tx_errors: u32,
     /// Frames too long to send.
@@ -47,6 +50,7 @@ impl NicReport {
                 rx_runts: 0,
                 rx_oversized: 0,
                 rx_resyncs: 0,
+                rx_no_room: 0,
                 tx_errors: 0,
                 tx_oversized: 0,
             },
@@ -69,16 +73,17 @@ impl NicReport {
             return;
         }
         let mut text = Text::<224>::new();
-        // Cannot fail: the longest text fits (a name and 6 numbers of at most 10 digits).
+        // Cannot fail: the longest text fits (a name and 7 numbers of at most 10 digits).
         let _ = write!(
             text,
             "{} dropped frames since boot: {} with errors, {} runts, {} oversized, \
-             {} RX FIFO resyncs; {} TX errors, {} TX oversized",
+             {} RX FIFO resyncs, {} without room; {} TX errors, {} TX oversized",
             self.nic,
             drops.rx_errors,
             drops.rx_runts,
             drops.rx_oversized,
             drops.rx_resyncs,
+            drops.rx_no_room,
             drops.tx_errors,
             drops.tx_oversized
         );

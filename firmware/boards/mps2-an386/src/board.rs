@@ -68,6 +68,7 @@ impl Board for Mps2 {
             rx_runts: s.rx_runts,
             rx_oversized: s.rx_oversized,
             rx_resyncs: s.rx_resyncs,
+            rx_no_room: 0,
             tx_errors: s.tx_errors,
             tx_oversized: s.tx_oversized,
         }
