@@ -7,24 +7,29 @@ use std::time::Duration;
 use anyhow::anyhow;
 use echo_core::echo;
 use echo_core::record::Level;
+use echo_core::service::defaults;
 
-use crate::driver::Settings;
 use crate::exit;
-use crate::net::std_tcp::Server;
-use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
-use crate::server::limits;
+use crate::net::sockets::Server;
+use crate::os::limits;
+use crate::server::config::{
+    Config, LogConfig, Workers, parse_level, parse_mode, parse_secs, parse_workers, resolve,
+};
 use crate::server::log::Mode;
+use crate::server::service::Settings;
 #[cfg(target_os = "linux")]
 use {
-    crate::driver::new_service,
     crate::net::smol_tap::{self, TapOptions},
     crate::server::log::LogSink,
+    crate::server::service::new_service,
+    echo_core::service::Counter,
     std::sync::Arc,
     std::sync::atomic::AtomicBool,
 };
 
-/// `--max-conns` default over the OS stack.
-const MAX_CONNS_STD: usize = 10_000;
+/// Most `--max-conns` with `--tap`: each connection is a smoltcp socket with at least
+/// 32 KiB of buffers reserved up front (4096 of them: 128 MiB).
+const MAX_CONNS_TAP_LIMIT: usize = 4096;
 
 /// Arguments of `echokit server`. The seed's spellings (`--log_mode`, `LOG_FILE`,
 /// `WARNING`...) are accepted as aliases.
@@ -56,7 +61,7 @@ pub struct Args {
     #[arg(long)]
     pub udp: bool,
     /// UDP datagrams answered per second for one source IP address (0: no limit).
-    #[arg(long = "udp-rate", alias = "udp_rate", default_value_t = 100)]
+    #[arg(long = "udp-rate", alias = "udp_rate", default_value_t = defaults::UDP_RATE)]
     pub udp_rate: u32,
     /// Concurrent TCP connections; more are accepted, logged as `rejected` and closed
     /// [default: 10000, 16 with --tap].
@@ -67,17 +72,21 @@ pub struct Args {
           value_parser = parse_secs)]
     pub idle_timeout: Duration,
     /// Longest message kept in one log record; longer lines are logged in pieces.
-    #[arg(long = "max-line", alias = "max_line", default_value_t = 4096)]
+    #[arg(long = "max-line", alias = "max_line", default_value_t = defaults::MAX_LINE)]
     pub max_line: usize,
     /// Milliseconds an unterminated line may wait before it is logged as it stands
     /// (partial); 0: only at newline, --max-line or close.
     #[arg(
         long = "flush-after",
         alias = "flush_after",
-        default_value_t = 500,
+        default_value_t = defaults::FLUSH_AFTER.as_millis() as u64,
         value_name = "MS"
     )]
     pub flush_after: u64,
+    /// Event-loop threads serving TCP (UDP is served by one of them); `auto`: one per
+    /// available core. Not with --tap.
+    #[arg(long, default_value = "1", value_name = "N|auto", value_parser = parse_workers)]
+    pub workers: Workers,
     /// Serve over smoltcp on this TAP interface instead of the OS stack.
     #[arg(long, value_name = "IFACE")]
     pub tap: Option<String>,
@@ -92,13 +101,16 @@ pub struct Args {
 /// Runs `echokit server`: exit 0 after a clean shutdown, 2 for a user error.
 pub fn run(args: Args) -> ExitCode {
     if let Some(iface) = &args.tap {
+        if let Err(e) = check_tap_flags(&args) {
+            return exit::report("server", &e, exit::USAGE);
+        }
         return run_tap(&args, iface);
     }
     let config = match config(&args) {
         Ok(c) => c,
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
-    if let Some(note) = limits::raise_nofile(config.service.max_conns) {
+    if let Some(note) = limits::raise_nofile(config.service.max_conns + config.workers * 8) {
         exit::stderr_line(&format!("echokit server: {note}"));
     }
     let mut server = match Server::bind(&config) {
@@ -131,9 +143,10 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
     if args.max_line == 0 {
         return Err(anyhow!("--max-line must be at least 1"));
     }
-    let addrs = resolve(&args.host, args.port).map_err(|e| anyhow!(e))?;
-    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_STD);
+    let addrs = resolve(&args.host, args.port)?;
+    let max_conns = args.max_conns.unwrap_or(defaults::MAX_CONNS);
     Ok(Config {
+        workers: args.workers.count(),
         addrs,
         log: LogConfig {
             mode: args.log_mode,
@@ -155,12 +168,25 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
     })
 }
 
-/// `--max-conns` default with `--tap` (one smoltcp socket each: PRODUCT.md).
-#[cfg(target_os = "linux")]
-const MAX_CONNS_TAP: usize = 16;
 /// `--ip` default with `--tap`.
 #[cfg(target_os = "linux")]
 const TAP_CIDR: &str = "192.168.69.1/24";
+
+/// What `--tap` cannot be combined with, checked before anything is opened: the TAP
+/// runner is one loop, and reserves its sockets' buffers up front.
+fn check_tap_flags(args: &Args) -> anyhow::Result<()> {
+    if args.workers != Workers::Count(1) {
+        return Err(anyhow!(
+            "--workers is for the OS's sockets: the --tap runner is one event loop"
+        ));
+    }
+    if args.max_conns.is_some_and(|n| n > MAX_CONNS_TAP_LIMIT) {
+        return Err(anyhow!(
+            "--max-conns with --tap is at most {MAX_CONNS_TAP_LIMIT} (each connection is a smoltcp socket with its buffers reserved up front)"
+        ));
+    }
+    Ok(())
+}
 
 /// `echokit server --tap` elsewhere: TAP interfaces (and this runner) are Linux-only.
 #[cfg(not(target_os = "linux"))]
@@ -193,7 +219,7 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         return exit::report("server", &e, exit::FAILED);
     }
     sink.reopen_when(hangup);
-    let service = new_service(config.service, sink);
+    let service = new_service(config.service, sink, Counter::default());
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
@@ -225,7 +251,7 @@ fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> 
         host: "127.0.0.1".into(),
         ..args.clone()
     })?;
-    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_TAP);
+    let max_conns = args.max_conns.unwrap_or(defaults::MAX_CONNS_TAP);
     config.service.max_conns = max_conns;
     let opts = TapOptions {
         iface: iface.to_owned(),

@@ -17,7 +17,7 @@ use mio::net::UnixStream;
 #[cfg(windows)]
 pub(crate) use crate::os::console::Signals;
 
-/// Stops a running [`super::std_tcp::Server`] from another thread (or a test).
+/// Stops (and wakes) one event loop of a [`super::sockets::Server`] from another thread.
 #[derive(Debug, Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
@@ -41,7 +41,12 @@ impl Stopper {
     /// Asks the loop to shut down; it does within a second.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::Release);
-        // A failed wake only delays the stop until the loop's next round (at most 1 s).
+        self.wake();
+    }
+
+    /// Wakes the loop (for work another thread left it: a connection, a log reopen).
+    pub(crate) fn wake(&self) {
+        // A failed wake only delays the work until the loop's next round (at most 1 s).
         let _ = self.waker.wake();
     }
 }

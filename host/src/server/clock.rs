@@ -23,6 +23,11 @@ impl Clock {
         Instant::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
+    /// How long from `now` until `at` (zero if past), for a poll timeout.
+    pub fn until(&self, now: Instant, at: Instant) -> std::time::Duration {
+        std::time::Duration::from_millis(at.millis().saturating_sub(now.millis()))
+    }
+
     /// `now` as a `std::time::Instant` (to compute poll timeouts).
     pub fn to_std(&self, at: Instant) -> std::time::Instant {
         self.origin + std::time::Duration::from_millis(at.millis())

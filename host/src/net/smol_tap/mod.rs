@@ -29,7 +29,7 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 pub use self::device::{OpenError, TapDevice};
 pub use self::stack::{TCP_BUFFER, parse_cidr};
-use crate::driver::Service;
+use crate::server::service::TapService as Service;
 
 /// Longest shutdown waits for clients to acknowledge the server's FINs.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
