@@ -110,7 +110,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(c) => c,
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
-    if let Some(note) = limits::raise_nofile(config.service.max_conns + config.workers * 8) {
+    if let Some(note) = limits::raise_nofile(config.service.max_conns) {
         exit::stderr_line(&format!("echokit server: {note}"));
     }
     let mut server = match Server::bind(&config) {

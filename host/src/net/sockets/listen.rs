@@ -30,7 +30,7 @@ pub(super) fn bind(addrs: &[SocketAddr], listeners: usize, udp: bool) -> Result<
     let mut last = None;
     let mut first = None;
     for &addr in addrs {
-        match listen(addr, shared) {
+        match listen(addr, shared, true) {
             Ok(l) => {
                 first = Some(l);
                 break;
@@ -45,7 +45,7 @@ pub(super) fn bind(addrs: &[SocketAddr], listeners: usize, udp: bool) -> Result<
     let mut all = vec![first];
     for _ in 1..listeners {
         // The same port (the real one when asked for port 0).
-        let l = listen(local, true).map_err(|source| StartError::Bind {
+        let l = listen(local, true, false).map_err(|source| StartError::Bind {
             addr: local,
             source,
         })?;
@@ -68,9 +68,9 @@ pub(super) fn bind(addrs: &[SocketAddr], listeners: usize, udp: bool) -> Result<
 }
 
 /// A non-blocking listener with SO_REUSEADDR (Unix) and a large backlog; `shared`: with
-/// SO_REUSEPORT, for several listeners on one port (Linux).
-fn listen(addr: SocketAddr, shared: bool) -> io::Result<TcpListener> {
-    if shared && addr.port() != 0 {
+/// SO_REUSEPORT, for several listeners on one port (Linux); `first`: the first of them.
+fn listen(addr: SocketAddr, shared: bool, first: bool) -> io::Result<TcpListener> {
+    if shared && first && addr.port() != 0 {
         // SO_REUSEPORT would also let this server join another process's group on the
         // port: first make sure nobody listens there (a plain bind fails if so).
         drop(new_socket(addr, false)?);
