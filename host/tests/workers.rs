@@ -121,8 +121,14 @@ fn shutdown_carries_the_sum_of_every_workers_totals() {
     let (code, _) = server.terminate(SHUTDOWN_LIMIT);
     assert_eq!(code, Some(0));
     let records = read_log(&log);
-    let shutdown = events(&records, "shutdown").next().expect("shutdown record");
-    assert_eq!(events(&records, "shutdown").count(), 1, "one shutdown record");
+    let shutdown = events(&records, "shutdown")
+        .next()
+        .expect("shutdown record");
+    assert_eq!(
+        events(&records, "shutdown").count(),
+        1,
+        "one shutdown record"
+    );
     assert_eq!(shutdown["conns"], 15);
     assert_eq!(shutdown["echoes"], 15 * 4 + 1);
     assert_eq!(shutdown["bytes_in"], bytes_in as u64);
@@ -147,14 +153,7 @@ fn shutdown_carries_the_sum_of_every_workers_totals() {
 fn records_from_many_workers_never_interleave() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let mut server = Server::start(&[
-        "-m",
-        "both",
-        "-f",
-        log.to_str().unwrap(),
-        "--workers",
-        "4",
-    ]);
+    let mut server = Server::start(&["-m", "both", "-f", log.to_str().unwrap(), "--workers", "4"]);
     const CONNS: usize = 32;
     const LINES: usize = 200;
     let pad = "x".repeat(90);
@@ -164,7 +163,9 @@ fn records_from_many_workers_never_interleave() {
             let pad = pad.clone();
             thread::spawn(move || {
                 let mut s = connect(addr);
-                let all: String = (0..LINES).map(|i| format!("m-{c:03}-{i:04}-{pad}\n")).collect();
+                let all: String = (0..LINES)
+                    .map(|i| format!("m-{c:03}-{i:04}-{pad}\n"))
+                    .collect();
                 assert_eq!(echo_exact(&mut s, all.as_bytes()), all.as_bytes());
                 s.local_addr().unwrap().port()
             })
@@ -266,7 +267,15 @@ fn sighup_reopens_the_log_for_every_worker() {
 #[test]
 fn workers_with_tap_is_a_usage_error() {
     let out = echokit()
-        .args(["server", "--tap", "echotap0", "--workers", "2", "-m", "console"])
+        .args([
+            "server",
+            "--tap",
+            "echotap0",
+            "--workers",
+            "2",
+            "-m",
+            "console",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -278,12 +287,23 @@ fn workers_with_tap_is_a_usage_error() {
 #[test]
 fn tap_max_conns_is_bounded() {
     let out = echokit()
-        .args(["server", "--tap", "echotap0", "--max-conns", "100000000", "-m", "console"])
+        .args([
+            "server",
+            "--tap",
+            "echotap0",
+            "--max-conns",
+            "100000000",
+            "-m",
+            "console",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--max-conns with --tap is at most 4096"), "{err}");
+    assert!(
+        err.contains("--max-conns with --tap is at most 4096"),
+        "{err}"
+    );
 }
 
 #[test]

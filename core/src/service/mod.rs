@@ -445,7 +445,12 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
     /// Closes `conn` for `reason` (a pending partial line is logged): writes `closed`.
     /// Runners use it for errors they see themselves. It takes the connection, so it
     /// cannot be closed twice.
-    pub fn close<B: Buffer>(&mut self, now: Instant, conn: Connection<B>, reason: Reason) -> Progress {
+    pub fn close<B: Buffer>(
+        &mut self,
+        now: Instant,
+        conn: Connection<B>,
+        reason: Reason,
+    ) -> Progress {
         let mut conn = conn;
         self.close_in_place(now, &mut conn, reason)
     }

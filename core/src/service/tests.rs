@@ -449,7 +449,10 @@ fn the_settings_udp_rate_is_the_policy_rate() {
     let mut svc = Service::new(settings, log, scratch, udp::Policy::<4>::new(0));
     let client = SocketAddr::from(([10, 0, 0, 1], 4000));
     assert!(svc.datagram(T0, client, b"a"));
-    assert!(!svc.datagram(T0, client, b"b"), "rate 1: the second is refused");
+    assert!(
+        !svc.datagram(T0, client, b"b"),
+        "rate 1: the second is refused"
+    );
     assert_eq!(svc.totals().refused_rate, 1);
 }
 
@@ -463,7 +466,10 @@ fn a_closed_connection_is_not_closed_twice() {
         eof: true,
         ..Script::default()
     };
-    assert_eq!(svc.pump(T0, &mut conn, &mut eof), Progress::Closed(Reason::Eof));
+    assert_eq!(
+        svc.pump(T0, &mut conn, &mut eof),
+        Progress::Closed(Reason::Eof)
+    );
     assert!(conn.is_closed());
     let lines = svc.log().lines.len();
     assert_eq!(svc.open_connections(), 0);

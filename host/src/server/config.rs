@@ -10,8 +10,8 @@ use std::time::Duration;
 use echo_core::record::Level;
 use thiserror::Error;
 
-use crate::server::service::Settings;
 use crate::server::log::Mode;
+use crate::server::service::Settings;
 
 /// Everything `echokit server` needs to run over std sockets.
 #[derive(Debug, Clone)]

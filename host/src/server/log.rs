@@ -100,7 +100,11 @@ impl SharedFile {
     /// Opens the file at its path again (SIGHUP). Every sink has written its pending
     /// records first (see [`LogSink::reopen`]).
     fn reopen(&self) {
-        match OpenOptions::new().create(true).append(true).open(&self.path) {
+        match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
             Ok(f) => {
                 let mut state = self.lock();
                 state.writer = f;

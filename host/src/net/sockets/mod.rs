@@ -97,7 +97,9 @@ impl Server {
         )?;
         let admission = SharedAdmission::default();
         let clock = Clock::start();
-        let polls = (0..n).map(|_| Poll::new()).collect::<io::Result<Vec<_>>>()?;
+        let polls = (0..n)
+            .map(|_| Poll::new())
+            .collect::<io::Result<Vec<_>>>()?;
         let stoppers = polls
             .iter()
             .map(|p| Ok(Stopper::new(Waker::new(p.registry(), WAKER)?)))
@@ -235,7 +237,8 @@ impl Server {
             }
         }
         let now = lead.clock.now();
-        lead.service.shutdown(now, std::iter::empty::<&mut Connection>());
+        lead.service
+            .shutdown(now, std::iter::empty::<&mut Connection>());
         let lost_records = lead.service.log_mut().close();
         match failed {
             Some(e) => Err(e),
