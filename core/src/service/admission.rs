@@ -5,8 +5,9 @@
 
 /// Numbers and admits connections for a [`super::Service`].
 pub trait Admission {
-    /// Takes the next connection number, and a slot if fewer than `max` are open:
-    /// `(number, admitted)`. A rejected connection still uses up its number.
+    /// Takes the next connection number (from 1: 0 marks a closed connection), and a slot
+    /// if fewer than `max` are open: `(number, admitted)`. A rejected connection still uses
+    /// up its number.
     fn admit(&mut self, max: usize) -> (u64, bool);
 
     /// Gives back the slot of an admitted connection that closed (once per admit that

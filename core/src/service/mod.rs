@@ -95,14 +95,17 @@ impl Default for Settings {
 /// connection given to the service again is left alone, never counted twice).
 #[derive(Debug)]
 pub struct Connection<B: Buffer> {
+    /// The number; [`CLOSED`] once closed (numbers start at 1), so the mark costs no byte.
     id: u64,
     peer: SocketAddr,
-    open: bool,
     machine: Machine<B>,
 }
 
+/// [`Connection::id`] of a connection the service has closed.
+const CLOSED: u64 = 0;
+
 impl<B: Buffer> Connection<B> {
-    /// The connection number in the log.
+    /// The connection number in the log (0 once the service has closed it).
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -119,7 +122,7 @@ impl<B: Buffer> Connection<B> {
 
     /// Whether the service has closed it (its `closed` record is written).
     pub fn is_closed(&self) -> bool {
-        !self.open
+        self.id == CLOSED
     }
 
     /// Whether bytes are waiting to be sent.
@@ -291,12 +294,7 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
             B::with_capacity(PENDING_CAP),
             B::with_capacity(echo.max_line.saturating_add(2)),
         );
-        Some(Connection {
-            id,
-            peer,
-            open: true,
-            machine,
-        })
+        Some(Connection { id, peer, machine })
     }
 
     /// Moves bytes on a ready connection: sends what is pending, then reads and echoes
@@ -308,7 +306,7 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
         conn: &mut Connection<B>,
         stream: &mut impl Stream,
     ) -> Progress {
-        if !conn.open {
+        if conn.is_closed() {
             return Progress::Closed(Reason::Error);
         }
         let mut budget = PUMP_BUDGET;
@@ -431,7 +429,7 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
         now: Instant,
         conn: &mut Connection<B>,
     ) -> Option<Progress> {
-        if !conn.open {
+        if conn.is_closed() {
             return None;
         }
         let Connection {
@@ -462,16 +460,16 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
         conn: &mut Connection<B>,
         reason: Reason,
     ) -> Progress {
-        if !conn.open {
+        if conn.is_closed() {
             return Progress::Closed(reason);
         }
-        conn.open = false;
         let Connection {
             id, peer, machine, ..
         } = conn;
         let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
         let stats = machine.handle_close(|line| lines.echo(line));
         lines.closed(reason, stats);
+        *id = CLOSED;
         self.admission.release();
         Progress::Closed(reason)
     }
