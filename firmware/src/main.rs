@@ -19,7 +19,7 @@ use core::time::Duration;
 use cortex_m::singleton;
 use cortex_m_rt::entry;
 use echo_core::echo;
-use echo_core::service::{Service, Settings};
+use echo_core::service::{Service, Settings, defaults};
 use echo_core::smoltcp::{ManagedSlice, Options, Slot, Stack, Storage};
 use echo_core::udp::Policy;
 use smoltcp::iface::{Config, SocketStorage};
@@ -53,12 +53,12 @@ const UDP_BYTES: usize = 2 * MAX_DATAGRAM;
 /// Source addresses the UDP rate limit tracks at once.
 const UDP_SOURCES: usize = 8;
 /// Datagrams a second answered per source address (the server's `--udp-rate` default).
-const UDP_RATE: u32 = 100;
+const UDP_RATE: u32 = defaults::UDP_RATE;
 /// Idle timeout (the server's `--idle-timeout` default).
-const IDLE: Duration = Duration::from_secs(300);
+const IDLE: Duration = defaults::IDLE_TIMEOUT;
 /// An unterminated line idle this long is logged as it stands (the server's
 /// `--flush-after` default): clients that wait for an echo without sending a newline.
-const FLUSH_AFTER: Duration = Duration::from_millis(500);
+const FLUSH_AFTER: Duration = defaults::FLUSH_AFTER;
 
 /// A connection's echo buffers (pending echo, and the line kept for the log).
 type Buf = heapless::Vec<u8, { MAX_LINE + 2 }>;

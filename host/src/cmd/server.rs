@@ -20,11 +20,10 @@ use crate::server::service::Settings;
 #[cfg(target_os = "linux")]
 use {
     crate::net::smol_tap::{self, TapOptions},
-    crate::server::log::LogSink,
+    crate::net::stop::Signals,
+    crate::server::log,
     crate::server::service::new_service,
     echo_core::service::Counter,
-    std::sync::Arc,
-    std::sync::atomic::AtomicBool,
 };
 
 /// Most `--max-conns` with `--tap`: each connection is a smoltcp socket with at least
@@ -204,29 +203,22 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         Ok(c) => c,
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
-    let log = &config.log;
-    let mut sink = match LogSink::open(log.mode, &log.file, log.level) {
+    let mut sink = match log::open(&config.log) {
+        Ok(s) => s,
+        Err(e) => return exit::report("server", &e.into(), exit::USAGE),
+    };
+    // The std runner's signals, as flags: SIGINT/SIGTERM stop the loop, SIGHUP reopens
+    // the log file at the loop's end of batch (logrotate).
+    let signals = match Signals::register() {
         Ok(s) => s,
         Err(e) => {
-            let e = anyhow!(e).context(format!("cannot open log file {}", log.file.display()));
-            return exit::report("server", &e, exit::USAGE);
-        }
-    };
-    // SIGHUP reopens the log file (logrotate); the loop's end of batch looks at the flag.
-    let hangup = Arc::new(AtomicBool::new(false));
-    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)) {
-        let e = anyhow!(e).context("cannot handle SIGHUP");
-        return exit::report("server", &e, exit::FAILED);
-    }
-    sink.reopen_when(hangup);
-    let service = new_service(config.service, sink, Counter::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM");
+            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM/SIGHUP");
             return exit::report("server", &e, exit::FAILED);
         }
-    }
+    };
+    sink.reopen_when(signals.hangup_flag());
+    let service = new_service(config.service, sink, Counter::default());
+    let stop = signals.stop_flag();
     match smol_tap::run(opts, service, &stop) {
         Ok(()) => ExitCode::from(exit::OK),
         // The TAP broke while serving; anything before that is the user's to fix.

@@ -1,6 +1,7 @@
-//! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
-//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket); and SIGHUP, which
-//! reopens the log file (`logrotate`), through the same pipe. On Windows `Signals` is
+//! How a server is told to stop, for both runners: from another thread ([`Stopper`]) or
+//! by SIGINT and SIGTERM (`Signals`, a self-pipe the std loop watches like any socket, and
+//! flags the TAP loop checks); and SIGHUP, which reopens the log file (`logrotate`),
+//! through the same pipe and flags. On Windows `Signals` is
 //! `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
 
 #[cfg(unix)]
@@ -89,6 +90,17 @@ impl Signals {
             stop,
             hangup,
         })
+    }
+
+    /// The flag SIGINT and SIGTERM set, for a loop that checks a flag each round rather
+    /// than watching [`Signals::source`] (the TAP runner).
+    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// The flag SIGHUP sets (see [`crate::server::log::LogSink::reopen_when`]).
+    pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.hangup)
     }
 
     /// Whether SIGINT or SIGTERM arrived.

@@ -18,7 +18,24 @@ use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
 
+use super::config::LogConfig;
 use super::console::Console;
+
+/// The log file could not be opened (a user error: exit 2, for either runner).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open log file {path}")]
+pub struct OpenError {
+    path: String,
+    source: io::Error,
+}
+
+/// Opens the log `config` describes: the start-up step both runners share.
+pub fn open(config: &LogConfig) -> Result<LogSink, OpenError> {
+    LogSink::open(config.mode, &config.file, config.level).map_err(|source| OpenError {
+        path: config.file.display().to_string(),
+        source,
+    })
+}
 
 /// Which outputs get records (`--log-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

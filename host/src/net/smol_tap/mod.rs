@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use echo_core::smoltcp::{Options, Stack, WindowEdge, instant};
 use smoltcp::iface::Config;
 use smoltcp::phy;
-use smoltcp::time::{Duration, Instant};
+use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 pub use self::device::{OpenError, TapDevice};
 pub use self::stack::{TCP_BUFFER, parse_cidr};
+use crate::server::clock::Clock;
 use crate::server::service::TapService as Service;
 
 /// Longest shutdown waits for clients to acknowledge the server's FINs.
@@ -67,9 +68,8 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
     let fd = tap.as_raw_fd();
     let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
     // One clock for smoltcp and the service (its milliseconds, from the same origin).
-    let clock = std::time::Instant::now();
-    let now =
-        || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
+    let clock = Clock::start();
+    let now = || clock.smoltcp_now();
     let options = Options {
         cidr: opts.cidr,
         gateway: opts.gateway,

@@ -36,7 +36,7 @@ pub use crate::net::stop::Stopper;
 use crate::net::timer::Timer;
 use crate::server::clock::Clock;
 use crate::server::config::Config;
-use crate::server::log::LogSink;
+use crate::server::log;
 use crate::server::service::{Connection, SharedAdmission, new_service};
 use crew::Crew;
 use listen::PER_WORKER_LISTENERS;
@@ -56,8 +56,8 @@ pub enum StartError {
     #[error("cannot listen on {addr} (udp)")]
     BindUdp { addr: SocketAddr, source: io::Error },
     /// The log file could not be opened.
-    #[error("cannot open log file {path}")]
-    Log { path: String, source: io::Error },
+    #[error(transparent)]
+    Log(#[from] log::OpenError),
     /// No address to bind at all.
     #[error("no address to listen on")]
     NoAddress,
@@ -89,12 +89,7 @@ impl Server {
         let listeners = if PER_WORKER_LISTENERS { n } else { 1 };
         let bound = listen::bind(&config.addrs, listeners, config.udp)?;
         // Opened after binding, so a failed start leaves no new log file behind.
-        let log = LogSink::open(config.log.mode, &config.log.file, config.log.level).map_err(
-            |source| StartError::Log {
-                path: config.log.file.display().to_string(),
-                source,
-            },
-        )?;
+        let log = log::open(&config.log)?;
         let admission = SharedAdmission::default();
         let clock = Clock::start();
         let polls = (0..n)
