@@ -94,11 +94,13 @@ impl Signals {
 
     /// The flag SIGINT and SIGTERM set, for a loop that checks a flag each round rather
     /// than watching [`Signals::source`] (the TAP runner).
+    #[cfg(target_os = "linux")]
     pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
     }
 
     /// The flag SIGHUP sets (see [`crate::server::log::LogSink::reopen_when`]).
+    #[cfg(target_os = "linux")]
     pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.hangup)
     }
