@@ -9,6 +9,7 @@
 #
 #   host/benches/workers.sh [target/release/echokit]
 #   WORKERS="1 2" ROUNDS=5 SECS=3 WARMUP=0.5 CONNS=50 SIZE=64 host/benches/workers.sh
+#   BASELINE=/path/to/an/older/echokit host/benches/workers.sh   # adds it (no --workers flag)
 #
 # The server runs as `echokit server -p {port} -l warn -m console --workers N` (no record
 # per echo; say so when quoting).
@@ -21,11 +22,11 @@ if [[ ! -x "$LOADGEN" ]]; then
   exit 2
 fi
 export BIN LOADGEN WORKERS=${WORKERS:-"1 2"} ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} \
-  WARMUP=${WARMUP:-0.5} CONNS=${CONNS:-50} SIZE=${SIZE:-64}
+  WARMUP=${WARMUP:-0.5} CONNS=${CONNS:-50} SIZE=${SIZE:-64} BASELINE=${BASELINE:-}
 python3 - <<'PY'
 import json, os, socket, statistics, subprocess, time
 env = os.environ
-counts = env["WORKERS"].split()
+counts = env["WORKERS"].split() + (["baseline"] if env["BASELINE"] else [])
 rounds, secs, warm = int(env["ROUNDS"]), env["SECS"], env["WARMUP"]
 
 def free_port():
@@ -34,8 +35,10 @@ def free_port():
 
 def start(n):
     port = free_port()
-    p = subprocess.Popen([env["BIN"], "server", "-p", str(port), "-l", "warn", "-m", "console",
-                          "--workers", n], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [env["BIN"], "server", "-p", str(port), "-l", "warn", "-m", "console", "--workers", n]
+    if n == "baseline":
+        cmd = [env["BASELINE"], "server", "-p", str(port), "-l", "warn", "-m", "console"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), 0.1).close()
@@ -69,7 +72,7 @@ servers = {n: start(n) for n in counts}
 res = {n: [] for n in counts}
 try:
     for i in range(rounds):
-        order = counts if i % 2 == 0 else counts[::-1]
+        order = counts[i % len(counts):] + counts[:i % len(counts)]  # rotate: drift hits all
         for n in order:
             res[n].append(run(*servers[n]))
 finally:
