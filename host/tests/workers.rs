@@ -350,3 +350,30 @@ fn a_port_in_use_is_still_an_error_with_workers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+/// `--flush-after` with several loops: each loop's idle sweep logs its own connections'
+/// unterminated lines, and the next bytes start a new record.
+#[test]
+fn flush_after_works_on_every_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = start(&log, &["--workers", "3", "--flush-after", "50"]);
+    let mut clients: Vec<TcpStream> = (0..6).map(|_| connect(server.addr)).collect();
+    for c in &mut clients {
+        assert_eq!(echo_exact(c, b"abc"), b"abc");
+    }
+    thread::sleep(Duration::from_millis(400));
+    for c in &mut clients {
+        assert_eq!(echo_exact(c, b"def\n"), b"def\n");
+    }
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_clean_exit(code);
+    let records = read_log(&log);
+    let msgs = |text: &str, partial: bool| {
+        events(&records, "echo")
+            .filter(|r| r["msg"] == text && (r["partial"] == true) == partial)
+            .count()
+    };
+    assert_eq!(msgs("abc", true), 6, "logged as it stood after 50 ms");
+    assert_eq!(msgs("def", false), 6, "the next bytes started a new record");
+}
