@@ -122,12 +122,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     match server.run() {
         Ok(summary) => {
-            if summary.lost_records > 0 {
-                exit::stderr_line(&format!(
-                    "echokit server: {} log records were lost to write errors",
-                    summary.lost_records
-                ));
-            }
+            summary.report();
             ExitCode::from(exit::OK)
         }
         Err(e) => {
@@ -220,7 +215,10 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
     let service = new_service(config.service, sink, Counter::default());
     let stop = signals.stop_flag();
     match smol_tap::run(opts, service, &stop) {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(summary) => {
+            summary.report();
+            ExitCode::from(exit::OK)
+        }
         // The TAP broke while serving; anything before that is the user's to fix.
         Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),
         Err(e) => exit::report("server", &e, exit::USAGE),

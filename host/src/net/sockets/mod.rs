@@ -66,12 +66,7 @@ pub enum StartError {
     Setup(#[from] io::Error),
 }
 
-/// What a run did, for the caller's exit status and messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    /// Records lost to log write errors (already reported on stderr).
-    pub lost_records: u64,
-}
+pub use crate::server::Summary;
 
 /// A bound, not yet running, echo server.
 #[derive(Debug)]
