@@ -203,6 +203,10 @@ impl Server {
                 .name(format!("echokit-worker-{}", i + 1))
                 .spawn(move || {
                     let served = worker.serve();
+                    if served.is_err() {
+                        // Not serving part of the port: stop the whole server (exit 1).
+                        worker.crew.stop_all();
+                    }
                     worker.close_all();
                     worker.service.log_mut().flush();
                     served.map(|()| worker.service.counts())
