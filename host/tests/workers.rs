@@ -377,3 +377,31 @@ fn flush_after_works_on_every_worker() {
     assert_eq!(msgs("abc", true), 6, "logged as it stood after 50 ms");
     assert_eq!(msgs("def", false), 6, "the next bytes started a new record");
 }
+
+/// UDP is served by one loop, so the per-source rate holds for the whole server.
+#[test]
+fn the_udp_rate_holds_for_the_whole_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = start(&log, &["--workers", "3", "--udp", "--udp-rate", "5"]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    for _ in 0..30 {
+        udp.send_to(b"r", server.addr).unwrap();
+    }
+    let mut answered = 0;
+    let mut buf = [0u8; 8];
+    while udp.recv_from(&mut buf).is_ok() {
+        answered += 1;
+    }
+    // A burst of 5, and at most a few more refilled while the 30 went out.
+    assert!((5..=8).contains(&answered), "{answered} answered");
+    let (code, _) = server.terminate(SHUTDOWN_LIMIT);
+    assert_clean_exit(code);
+    if GRACEFUL_STOP {
+        let records = read_log(&log);
+        let shutdown = events(&records, "shutdown").next().expect("shutdown");
+        assert_eq!(shutdown["refused_rate"], 30 - answered);
+    }
+}

@@ -253,3 +253,43 @@ fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> 
     };
     Ok((opts, config))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Cli::parse_from(std::iter::once("server").chain(flags.iter().copied())).args
+    }
+
+    /// The flags' defaults are core's (`echo_core::service::defaults`), the firmware's too.
+    #[test]
+    fn defaults_are_cores() {
+        let config = config(&args(&[])).unwrap();
+        let core = Settings::default();
+        let (ours, theirs) = (&config.service.echo, &core.echo);
+        assert_eq!(ours.max_line, theirs.max_line);
+        assert_eq!(ours.idle_timeout, theirs.idle_timeout);
+        assert_eq!(ours.flush_after, theirs.flush_after);
+        assert_eq!(config.service.max_conns, core.max_conns);
+        assert_eq!(config.service.udp_rate, core.udp_rate);
+        assert_eq!(config.workers, 1);
+    }
+
+    #[test]
+    fn tap_flags_are_bounded() {
+        assert!(check_tap_flags(&args(&["--tap", "t0"])).is_ok());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--max-conns", "4096"])).is_ok());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--max-conns", "4097"])).is_err());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--workers", "2"])).is_err());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--workers", "auto"])).is_err());
+    }
+}
