@@ -11,8 +11,9 @@
 #   WORKERS="1 2" ROUNDS=5 SECS=3 WARMUP=0.5 CONNS=50 SIZE=64 host/benches/workers.sh
 #   BASELINE=/path/to/an/older/echokit host/benches/workers.sh   # adds it (no --workers flag)
 #
-# The server runs as `echokit server -p {port} -l warn -m console --workers N` (no record
-# per echo; say so when quoting).
+# The server runs as `echokit server -p {port} $LOG --workers N`, LOG default `-l warn -m
+# console` (no record per echo; say so when quoting). A record per echo, in a file:
+#   LOADGEN_LINES=64 LOG="-l info -m file -f /tmp/echo.log" host/benches/workers.sh
 set -euo pipefail
 BIN=$(realpath "${1:-target/release/echokit}")
 BENCH_OUT=${BENCH_OUT:-$HOME/.cache/echo-bench}
@@ -22,7 +23,7 @@ if [[ ! -x "$LOADGEN" ]]; then
   exit 2
 fi
 export BIN LOADGEN WORKERS=${WORKERS:-"1 2"} ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} \
-  WARMUP=${WARMUP:-0.5} CONNS=${CONNS:-50} SIZE=${SIZE:-64} BASELINE=${BASELINE:-}
+  WARMUP=${WARMUP:-0.5} CONNS=${CONNS:-50} SIZE=${SIZE:-64} BASELINE=${BASELINE:-} LOG=${LOG:-"-l warn -m console"}
 python3 - <<'PY'
 import json, os, socket, statistics, subprocess, time
 env = os.environ
@@ -35,9 +36,13 @@ def free_port():
 
 def start(n):
     port = free_port()
-    cmd = [env["BIN"], "server", "-p", str(port), "-l", "warn", "-m", "console", "--workers", n]
+    log = env["LOG"].split()
+    if "-f" in log:  # one file per server
+        i = log.index("-f") + 1
+        log[i] = f"{log[i]}.{n}"
+    cmd = [env["BIN"], "server", "-p", str(port)] + log + ["--workers", n]
     if n == "baseline":
-        cmd = [env["BASELINE"], "server", "-p", str(port), "-l", "warn", "-m", "console"]
+        cmd = [env["BASELINE"], "server", "-p", str(port)] + log
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -82,7 +87,7 @@ finally:
 base = counts[0]
 med = {n: (statistics.median(x[0] for x in res[n]), statistics.median(x[1] for x in res[n])) for n in counts}
 print(f"pingpong {env['SIZE']} B, {env['CONNS']} conns, {rounds} interleaved rounds of {secs} s "
-      f"(+{warm} s warm-up), unpinned; medians (min-max)")
+      f"(+{warm} s warm-up), unpinned, server log {env['LOG']}; medians (min-max)")
 print("| workers | round trips/s | server CPU us/rt | rt/s vs " + base + " | CPU/rt vs " + base + " |")
 print("|---|---|---|---|---|")
 for n in counts:

@@ -55,6 +55,8 @@ const FILE_FLUSH_BYTES: usize = 256 * 1024;
 const HIGH_WATER: usize = 1024 * 1024;
 /// Longest a record waits in memory before reaching the file.
 const FILE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// When the file was busy with another loop's write: how soon to try again.
+const FILE_RETRY: Duration = Duration::from_millis(5);
 /// Longest the shutdown waits for a console that takes nothing (not being read).
 const CONSOLE_CLOSE_STALL: Duration = Duration::from_millis(300);
 /// Longest the shutdown waits for a console that is being read but slowly (the whole stop
@@ -92,7 +94,27 @@ impl SharedFile {
         if pending.is_empty() {
             return;
         }
-        let mut state = self.lock();
+        let state = self.lock();
+        self.write_locked(state, pending);
+    }
+
+    /// [`SharedFile::write`] unless another worker is writing right now: then `false`, and
+    /// the bytes stay pending for the next batch (or until [`HIGH_WATER`] forces a write),
+    /// so a loop does not wait for another loop's disk write.
+    fn try_write(&self, pending: &mut Vec<u8>) -> bool {
+        if pending.is_empty() {
+            return true;
+        }
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        self.write_locked(state, pending);
+        true
+    }
+
+    fn write_locked(&self, mut state: MutexGuard<'_, FileState>, pending: &mut Vec<u8>) {
         let result = state
             .writer
             .write_all(pending)
@@ -314,8 +336,14 @@ impl LogSink {
         if let Some(out) = &mut self.file {
             let due = self.last_file_flush.elapsed() >= FILE_FLUSH_EVERY;
             if out.pending.len() >= FILE_FLUSH_BYTES || (due && !out.pending.is_empty()) {
-                out.shared.write(&mut out.pending);
-                self.last_file_flush = Instant::now();
+                if out.shared.try_write(&mut out.pending) {
+                    self.last_file_flush = Instant::now();
+                } else if due {
+                    // Another loop is writing: try again shortly, without spinning.
+                    self.last_file_flush = Instant::now()
+                        .checked_sub(FILE_FLUSH_EVERY - FILE_RETRY)
+                        .unwrap_or(self.last_file_flush);
+                }
             }
         }
     }
