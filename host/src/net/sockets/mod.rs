@@ -94,7 +94,7 @@ impl Server {
             .iter()
             .map(|p| Ok(Stopper::new(Waker::new(p.registry(), WAKER)?)))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut crews = Crew::new(stoppers.clone()).into_iter();
+        let crews = Crew::new(stoppers.clone());
         let mut listeners = bound.listeners.into_iter();
         let mut udp = bound.udp;
         // Elsewhere than Linux, worker 0's listener hands connections to the others.
@@ -108,7 +108,8 @@ impl Server {
         let mut queues = queues.into_iter();
         let presize = (config.service.max_conns / n).min(PRESIZE_LIMIT / n);
         let mut workers = Vec::with_capacity(n);
-        for (i, (poll, stop)) in polls.into_iter().zip(stoppers).enumerate() {
+        let each = polls.into_iter().zip(stoppers).zip(crews);
+        for (i, ((poll, stop), crew)) in each.enumerate() {
             let intake = match listeners.next() {
                 Some(mut listener) => {
                     poll.registry()
@@ -123,6 +124,7 @@ impl Server {
                         next: 0,
                     }
                 }
+                // One queue per worker after the first: there whenever a listener is not.
                 None => Intake::Handed(queues.next().ok_or(StartError::NoAddress)?),
             };
             let mut udp = if i == 0 { udp.take() } else { None };
@@ -151,7 +153,7 @@ impl Server {
                 accept_failing: false,
                 stop,
                 signals: None,
-                crew: crews.next().ok_or(StartError::NoAddress)?,
+                crew,
             });
         }
         Ok(Server {
