@@ -54,19 +54,23 @@ wait_until() {
 }
 exited() { ! kill -0 "$1" 2>/dev/null; }
 
-wine "$exe" server -p 0 -m file -f server.log >server.out 2>&1 &
-job=$!
-wait_until grep -q '"listening"' server.log
-kill -INT "$job"
-wait_until exited "$job" || { echo "FAIL: the server still runs 10 s after Ctrl-C"; exit 1; }
-status=0
-wait "$job" || status=$?
-if [[ $status -ne 0 ]] || ! tail -n 1 server.log | grep -q '"event":"shutdown"'; then
-  echo "FAIL: after Ctrl-C the server exited $status; its log:"
-  cat server.log server.out
-  exit 1
-fi
-echo "Ctrl-C: the Windows server logged shutdown and exited 0"
+# One event loop, and three (--workers: worker 0 sees Ctrl-C and stops the others).
+for workers in 1 3; do
+  rm -f server.log
+  wine "$exe" server -p 0 -m file -f server.log --workers "$workers" >server.out 2>&1 &
+  job=$!
+  wait_until grep -q '"listening"' server.log
+  kill -INT "$job"
+  wait_until exited "$job" || { echo "FAIL: the server (--workers $workers) still runs 10 s after Ctrl-C"; exit 1; }
+  status=0
+  wait "$job" || status=$?
+  if [[ $status -ne 0 ]] || ! tail -n 1 server.log | grep -q '"event":"shutdown"'; then
+    echo "FAIL: after Ctrl-C the server (--workers $workers) exited $status; its log:"
+    cat server.log server.out
+    exit 1
+  fi
+  echo "Ctrl-C: the Windows server (--workers $workers) logged shutdown and exited 0"
+done
 
 echo precious >archive.csv
 record='{"ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo","conn":1,"peer":"127.0.0.1:5","msg":"hi"}'

@@ -14,7 +14,6 @@
 //!   bucket per source address in a fixed table).
 //! - [`time`]: a monotonic [`time::Instant`] in milliseconds and the wall-clock
 //!   [`time::Timestamp`] of records.
-//! - [`io::serve`]: a blocking driver for any `embedded_io::Read + Write` transport.
 //! - [`service`]: what a server decides, once for every runner (numbering, `--max-conns`,
 //!   every record, idle deadlines, UDP verdicts, totals, the pump loop), over storage, time
 //!   and a log sink the runner provides.
@@ -32,7 +31,6 @@ extern crate std;
 
 pub mod buffer;
 pub mod echo;
-pub mod io;
 pub mod record;
 pub mod service;
 #[cfg(feature = "smoltcp")]

@@ -60,6 +60,11 @@ impl<const N: usize> Policy<N> {
         self.rate
     }
 
+    /// Changes the rate; sources already tracked keep their current budget.
+    pub fn set_rate(&mut self, rate: u32) {
+        self.rate = rate;
+    }
+
     /// Decides on a datagram of `size` bytes from `source` at `now`, and counts it against
     /// the source's budget when answered. A pure function of the calls so far.
     pub fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict {

@@ -14,7 +14,6 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cmd;
-pub mod driver;
 pub mod exit;
 pub mod net;
 pub mod os;

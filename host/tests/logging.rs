@@ -96,13 +96,32 @@ static LOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn a_console_nobody_reads_never_stalls_echo_and_drops_are_counted_exactly() {
+    console_nobody_reads("1");
+}
+
+/// The same with three event loops sharing the console: drops counted by each loop add up.
+#[test]
+fn a_console_nobody_reads_with_workers_drops_are_counted_exactly() {
+    console_nobody_reads("3");
+}
+
+fn console_nobody_reads(workers: &str) {
     let _turn = LOAD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
     let mut child = echokit()
-        .args(["server", "-p", "0", "-m", "both", "-f"])
+        .args([
+            "server",
+            "-p",
+            "0",
+            "--workers",
+            workers,
+            "-m",
+            "both",
+            "-f",
+        ])
         .arg(&log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped()) // never read until the end
@@ -240,6 +259,17 @@ fn rotate(pid: u32, log: &Path, times: usize, pause: Duration) -> Vec<PathBuf> {
 /// and `ROTATE_TIMES` set them).
 #[test]
 fn sighup_rotation_under_load_loses_no_record_and_tears_none() {
+    rotation_under_load("1");
+}
+
+/// The same with three event loops: each writes its records to the old file before the
+/// reopen, so every file continues each client's lines where the previous one ended.
+#[test]
+fn sighup_rotation_under_load_with_workers_loses_no_record_and_tears_none() {
+    rotation_under_load("3");
+}
+
+fn rotation_under_load(workers: &str) {
     let _turn = LOAD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -253,7 +283,7 @@ fn sighup_rotation_under_load_loses_no_record_and_tears_none() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
     let log_arg = log.to_str().unwrap();
-    let mut server = Server::start(&["-m", "file", "-f", log_arg]);
+    let mut server = Server::start(&["-m", "file", "-f", log_arg, "--workers", workers]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = (0..clients)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use echo_core::echo;
 use echo_core::record::Event;
 use host::archive::{self, Format, Options};
-use host::net::std_tcp::Server;
+use host::net::sockets::Server;
 use host::server::config::Config;
 
 const MAX_LINE: usize = 16;

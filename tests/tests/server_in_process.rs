@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use echo_core::echo;
 use echo_core::record::{Event, Record};
-use host::net::std_tcp::Server;
+use host::net::sockets::Server;
 use host::server::config::Config;
 
 fn config(log: &std::path::Path) -> Config {
@@ -54,4 +54,43 @@ fn echoes_and_logs_records_core_can_parse() {
         messages,
         [b"Hi There".to_vec(), b"\xff\xfe binary".to_vec()]
     );
+}
+
+/// Several workers in-process: the stopper of the server stops every worker, and the one
+/// `shutdown` record counts the connections all of them served.
+#[test]
+fn a_stopper_stops_every_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("echo.log");
+    let config = Config {
+        workers: 3,
+        ..config(&log)
+    };
+    let server = Server::bind(&config).expect("bind on port 0");
+    let addr = server.local_addr();
+    let stopper = server.stopper();
+    let running = thread::spawn(move || server.run());
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"x\n").unwrap();
+        let mut back = [0u8; 2];
+        c.read_exact(&mut back).unwrap();
+        clients.push(c);
+    }
+    let started = std::time::Instant::now();
+    stopper.stop();
+    running.join().unwrap().expect("clean run");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let text = std::fs::read(&log).unwrap();
+    let mut scratch = vec![0; text.len()];
+    let shutdowns: Vec<u64> = text
+        .split_inclusive(|&b| b == b'\n')
+        .filter_map(|line| {
+            let r = Record::parse(line, &mut scratch).expect("every line is a record");
+            (r.event == Event::Shutdown).then(|| r.totals.map_or(0, |t| t.conns))
+        })
+        .collect();
+    assert_eq!(shutdowns, [6]);
 }

@@ -51,12 +51,14 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The documented defaults ([`crate::service::defaults`]).
     fn default() -> Self {
+        use crate::service::defaults;
         Config {
-            max_line: 4096,
-            idle_timeout: Some(Duration::from_secs(300)),
+            max_line: defaults::MAX_LINE,
+            idle_timeout: Some(defaults::IDLE_TIMEOUT),
             frame_lines: true,
-            flush_after: Some(Duration::from_millis(500)),
+            flush_after: Some(defaults::FLUSH_AFTER),
         }
     }
 }

@@ -4,12 +4,12 @@
 use core::net::SocketAddr;
 
 use super::sink::PeerText;
-use super::{Counts, Log, Service, UdpPolicy};
+use super::{Admission, Counts, Log, Service, UdpPolicy};
 use crate::record::{Event, Proto, Reason, Record};
 use crate::time::{Instant, Timestamp};
 use crate::udp::Verdict;
 
-impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
+impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
     /// A UDP datagram (`data`) from `source` at `now`: `true` to send it back. Logs `echo`
     /// for answered and `refused` for refused datagrams.
     pub fn datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {

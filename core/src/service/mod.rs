@@ -19,7 +19,9 @@
 //! 5. For each UDP datagram, [`Service::datagram`]; send the datagram back when it says so.
 //! 6. At the end, [`Service::shutdown`] with the connections still open.
 
+mod admission;
 mod datagram;
+pub mod defaults;
 mod sink;
 mod stream;
 #[cfg(test)]
@@ -32,6 +34,7 @@ use crate::echo::{self, Machine};
 use crate::record::{Event, Proto, Reason, Record, Totals};
 use crate::time::{Instant, Timestamp};
 
+pub use admission::{Admission, Counter};
 use sink::PeerText;
 pub use sink::{Log, UdpPolicy};
 pub use stream::{Stream, StreamError};
@@ -68,21 +71,41 @@ pub struct Settings {
     pub echo: echo::Config,
     /// Concurrent TCP connections served; more are rejected.
     pub max_conns: usize,
-    /// UDP datagrams a second per source address (0: unlimited): what the runner builds
-    /// the lent [`crate::udp::Policy`] with.
+    /// UDP datagrams a second per source address (0: unlimited): [`Service::new`] sets
+    /// the lent policy to it ([`UdpPolicy::set_rate`]).
     pub udp_rate: u32,
 }
 
+impl Default for Settings {
+    /// The documented defaults ([`defaults`]): what `echokit server` and the firmware use
+    /// unless told otherwise.
+    fn default() -> Self {
+        Settings {
+            echo: echo::Config::default(),
+            max_conns: defaults::MAX_CONNS,
+            udp_rate: defaults::UDP_RATE,
+        }
+    }
+}
+
 /// One served TCP connection: its number, its peer and its echo machine.
+///
+/// Closed once: [`Service::close`] takes it by value; a [`Service::pump`] or
+/// [`Service::timeout`] that closes it marks it closed, and the runner drops it (a closed
+/// connection given to the service again is left alone, never counted twice).
 #[derive(Debug)]
 pub struct Connection<B: Buffer> {
+    /// The number; [`CLOSED`] once closed (numbers start at 1), so the mark costs no byte.
     id: u64,
     peer: SocketAddr,
     machine: Machine<B>,
 }
 
+/// [`Connection::id`] of a connection the service has closed.
+const CLOSED: u64 = 0;
+
 impl<B: Buffer> Connection<B> {
-    /// The connection number in the log.
+    /// The connection number in the log (0 once the service has closed it).
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -97,6 +120,11 @@ impl<B: Buffer> Connection<B> {
         self.machine.poll_timeout()
     }
 
+    /// Whether the service has closed it (its `closed` record is written).
+    pub fn is_closed(&self) -> bool {
+        self.id == CLOSED
+    }
+
     /// Whether bytes are waiting to be sent.
     pub fn wants_write(&self) -> bool {
         !self.machine.poll_transmit().is_empty()
@@ -108,42 +136,78 @@ impl<B: Buffer> Connection<B> {
     }
 }
 
-/// Counters for the `shutdown` record.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
+/// Counters for the `shutdown` record. A server with several services (one per worker
+/// thread) adds the others' into the one that writes `shutdown` ([`Service::absorb`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
     totals: Totals,
     bytes_in: u64,
     bytes_out: u64,
 }
 
+impl Counts {
+    /// Adds `other` in. Every field is named, so a new total cannot be forgotten here.
+    fn add(&mut self, other: &Counts) {
+        let Totals {
+            conns,
+            rejected,
+            echoes,
+            refused_port,
+            refused_rate,
+            refused_busy,
+            console_dropped,
+        } = other.totals;
+        let t = &mut self.totals;
+        t.conns += conns;
+        t.rejected += rejected;
+        t.echoes += echoes;
+        t.refused_port += refused_port;
+        t.refused_rate += refused_rate;
+        t.refused_busy += refused_busy;
+        t.console_dropped += console_dropped;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+    }
+}
+
 /// The server-wide state shared by every connection and datagram.
 ///
 /// `L` is the log sink, `S` the scratch buffer reads land in (at least a few hundred
-/// bytes; 65,508 to take any UDP datagram), `P` the UDP policy.
+/// bytes; 65,508 to take any UDP datagram), `P` the UDP policy, `A` who numbers and admits
+/// connections ([`Counter`] for one service; shared atomics for several worker threads).
 #[derive(Debug)]
-pub struct Service<L, S, P> {
+pub struct Service<L, S, P, A = Counter> {
     settings: Settings,
     log: L,
     udp: P,
     scratch: S,
-    next_conn: u64,
-    open: usize,
+    admission: A,
     counts: Counts,
 }
 
-impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
+impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P, Counter> {
     /// A service logging to `log`, reading into `scratch`, answering datagrams as `udp`
-    /// says. Lines are framed only when `echo` records are written at the log's level.
+    /// says, numbering connections from 1 itself. Lines are framed only when `echo`
+    /// records are written at the log's level.
     pub fn new(settings: Settings, log: L, scratch: S, udp: P) -> Self {
+        Service::with_admission(settings, log, scratch, udp, Counter::default())
+    }
+}
+
+impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
+    /// [`Service::new`] with connection numbers and the `--max-conns` count kept by
+    /// `admission` (shared by the services of one server).
+    pub fn with_admission(settings: Settings, log: L, scratch: S, udp: P, admission: A) -> Self {
         let mut settings = settings;
         settings.echo.frame_lines = settings.echo.frame_lines && log.enabled(Event::Echo.level());
+        let mut udp = udp;
+        udp.set_rate(settings.udp_rate);
         Service {
             settings,
             log,
             udp,
             scratch,
-            next_conn: 1,
-            open: 0,
+            admission,
             counts: Counts::default(),
         }
     }
@@ -163,9 +227,9 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         &self.settings
     }
 
-    /// Connections open now.
+    /// Connections open now (in the whole server, when the admission is shared).
     pub fn open_connections(&self) -> usize {
-        self.open
+        self.admission.open()
     }
 
     /// Logs `listening` for a bound socket (always written, whatever the level).
@@ -200,14 +264,12 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         now: Instant,
         peer: SocketAddr,
     ) -> Option<Connection<B>> {
-        let id = self.next_conn;
-        self.next_conn += 1;
-        let rejected = self.open >= self.settings.max_conns;
+        let (id, admitted) = self.admission.admit(self.settings.max_conns);
+        let rejected = !admitted;
         let event = if rejected {
             self.counts.totals.rejected += 1;
             Event::Rejected
         } else {
-            self.open += 1;
             self.counts.totals.conns += 1;
             Event::Connected
         };
@@ -244,10 +306,13 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         conn: &mut Connection<B>,
         stream: &mut impl Stream,
     ) -> Progress {
+        if conn.is_closed() {
+            return Progress::Closed(Reason::Error);
+        }
         let mut budget = PUMP_BUDGET;
         loop {
             if let Err(reason) = self.flush(now, conn, stream) {
-                return self.close(now, conn, reason);
+                return self.close_in_place(now, conn, reason);
             }
             if conn.wants_write() {
                 return Progress::Open {
@@ -265,18 +330,18 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
             let window = conn.machine.receive_window().min(scratch.len()).min(budget);
             if window == 0 {
                 // Only with an empty scratch buffer: nothing could ever be read.
-                return self.close(now, conn, Reason::Error);
+                return self.close_in_place(now, conn, Reason::Error);
             }
             match stream.recv(&mut scratch[..window]) {
                 Ok(0) => {
                     // End of stream: whatever is pending was flushed above.
-                    return self.close(now, conn, Reason::Eof);
+                    return self.close_in_place(now, conn, Reason::Eof);
                 }
                 Ok(n) => {
                     let n = n.min(window);
                     budget = budget.saturating_sub(n);
                     if let Err(reason) = self.input(now, conn, stream, n) {
-                        return self.close(now, conn, reason);
+                        return self.close_in_place(now, conn, reason);
                     }
                 }
                 Err(StreamError::WouldBlock) => {
@@ -286,7 +351,7 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
                     };
                 }
                 Err(StreamError::Interrupted) => {}
-                Err(e) => return self.close(now, conn, reason_of(e)),
+                Err(e) => return self.close_in_place(now, conn, reason_of(e)),
             }
         }
     }
@@ -315,7 +380,9 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
                 break;
             }
         }
-        let Connection { id, peer, machine } = conn;
+        let Connection {
+            id, peer, machine, ..
+        } = conn;
         let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
         // The window was the machine's receive window, so it takes all `n` bytes.
         machine.handle_input_sent(now, data, sent, |line| lines.echo(line));
@@ -362,26 +429,71 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         now: Instant,
         conn: &mut Connection<B>,
     ) -> Option<Progress> {
-        let Connection { id, peer, machine } = &mut *conn;
+        if conn.is_closed() {
+            return None;
+        }
+        let Connection {
+            id, peer, machine, ..
+        } = &mut *conn;
         let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
         let reason = machine.handle_timeout(now, |line| lines.echo(line))?;
-        Some(self.close(now, conn, reason))
+        Some(self.close_in_place(now, conn, reason))
     }
 
     /// Closes `conn` for `reason` (a pending partial line is logged): writes `closed`.
-    /// Runners use it for shutdown and for errors they see themselves.
+    /// Runners use it for errors they see themselves. It takes the connection, so it
+    /// cannot be closed twice.
     pub fn close<B: Buffer>(
+        &mut self,
+        now: Instant,
+        conn: Connection<B>,
+        reason: Reason,
+    ) -> Progress {
+        let mut conn = conn;
+        self.close_in_place(now, &mut conn, reason)
+    }
+
+    /// Closes `conn` unless it already is (then nothing is logged or counted).
+    fn close_in_place<B: Buffer>(
         &mut self,
         now: Instant,
         conn: &mut Connection<B>,
         reason: Reason,
     ) -> Progress {
-        let Connection { id, peer, machine } = conn;
+        if conn.is_closed() {
+            return Progress::Closed(reason);
+        }
+        let Connection {
+            id, peer, machine, ..
+        } = conn;
         let mut lines = Lines::new(&mut self.log, &mut self.counts, now, *id, peer);
         let stats = machine.handle_close(|line| lines.echo(line));
         lines.closed(reason, stats);
-        self.open = self.open.saturating_sub(1);
+        *id = CLOSED;
+        self.admission.release();
         Progress::Closed(reason)
+    }
+
+    /// Closes every connection in `open` (reason `shutdown`), without the `shutdown`
+    /// record: for a worker whose totals another service writes ([`Service::absorb`]).
+    pub fn close_all<'c, B: Buffer + 'c>(
+        &mut self,
+        now: Instant,
+        open: impl IntoIterator<Item = &'c mut Connection<B>>,
+    ) {
+        for conn in open {
+            self.close_in_place(now, conn, Reason::Shutdown);
+        }
+    }
+
+    /// What this service counted so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Adds another service's counts (another worker's) into this one's, for `shutdown`.
+    pub fn absorb(&mut self, other: &Counts) {
+        self.counts.add(other);
     }
 
     /// Stops: closes every connection still open (reason `shutdown`) and writes
@@ -391,9 +503,7 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy> Service<L, S, P> {
         now: Instant,
         open: impl IntoIterator<Item = &'c mut Connection<B>>,
     ) {
-        for conn in open {
-            self.close(now, conn, Reason::Shutdown);
-        }
+        self.close_all(now, open);
         let r = Record {
             bytes_in: Some(self.counts.bytes_in),
             bytes_out: Some(self.counts.bytes_out),

@@ -69,17 +69,29 @@ impl<L: Log + ?Sized> Log for &mut L {
 pub trait UdpPolicy {
     /// Decides on a datagram of `size` bytes from `source` at `now` (see [`udp::Policy::check`]).
     fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict;
+
+    /// Sets the rate (datagrams a second per source address, 0: unlimited): the service
+    /// passes its [`super::Settings::udp_rate`], so the settings are the one source of it.
+    fn set_rate(&mut self, rate: u32);
 }
 
 impl<const N: usize> UdpPolicy for udp::Policy<N> {
     fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict {
         udp::Policy::check(self, now, source, size)
     }
+
+    fn set_rate(&mut self, rate: u32) {
+        udp::Policy::set_rate(self, rate);
+    }
 }
 
 impl<P: UdpPolicy + ?Sized> UdpPolicy for &mut P {
     fn check(&mut self, now: Instant, source: SocketAddr, size: usize) -> Verdict {
         (**self).check(now, source, size)
+    }
+
+    fn set_rate(&mut self, rate: u32) {
+        (**self).set_rate(rate);
     }
 }
 

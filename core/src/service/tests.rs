@@ -245,7 +245,7 @@ fn max_conns_is_enforced_and_freed_on_close() {
     assert!(svc.accept::<Fifo>(T0, peer()).is_none());
     assert_eq!(svc.totals().rejected, 1);
     assert_eq!(svc.open_connections(), 4);
-    svc.close(T0, &mut open[0], Reason::Eof);
+    svc.close(T0, open.remove(0), Reason::Eof);
     let next: Connection<Fifo> = svc.accept(T0, peer()).expect("a slot is free");
     // Numbers go on counting: the rejected one had number 5.
     assert_eq!(next.id(), 6);
@@ -432,4 +432,68 @@ fn fixed_buffers_serve_with_lines_cut_to_fit() {
         echoes[0].contains(r#""msg":"012345","partial":true"#),
         "{echoes:?}"
     );
+}
+
+/// `Settings::udp_rate` is the rate in force, whatever the lent policy was built with.
+#[test]
+fn the_settings_udp_rate_is_the_policy_rate() {
+    let settings = Settings {
+        udp_rate: 1,
+        ..Settings::default()
+    };
+    let log = Recorder {
+        level: Level::Info,
+        lines: Vec::new(),
+    };
+    let scratch = std::vec![0; 64];
+    let mut svc = Service::new(settings, log, scratch, udp::Policy::<4>::new(0));
+    let client = SocketAddr::from(([10, 0, 0, 1], 4000));
+    assert!(svc.datagram(T0, client, b"a"));
+    assert!(
+        !svc.datagram(T0, client, b"b"),
+        "rate 1: the second is refused"
+    );
+    assert_eq!(svc.totals().refused_rate, 1);
+}
+
+/// A connection the service closed (here: end of stream in a pump) is never closed or
+/// counted again: a second close writes nothing and frees no second slot.
+#[test]
+fn a_closed_connection_is_not_closed_twice() {
+    let mut svc = service_at(Level::Info, 1);
+    let mut conn: Connection<Fifo> = svc.accept(T0, peer()).unwrap();
+    let mut eof = Script {
+        eof: true,
+        ..Script::default()
+    };
+    assert_eq!(
+        svc.pump(T0, &mut conn, &mut eof),
+        Progress::Closed(Reason::Eof)
+    );
+    assert!(conn.is_closed());
+    let lines = svc.log().lines.len();
+    assert_eq!(svc.open_connections(), 0);
+    svc.close(T0, conn, Reason::Error);
+    assert_eq!(svc.log().lines.len(), lines, "no second closed record");
+    assert_eq!(svc.open_connections(), 0);
+    // The one slot is free exactly once.
+    let _a: Connection<Fifo> = svc.accept(T0, peer()).expect("slot free");
+    assert!(svc.accept::<Fifo>(T0, peer()).is_none());
+}
+
+/// A worker's counts added into another's give the sums in `shutdown`.
+#[test]
+fn absorbed_counts_are_summed_in_shutdown() {
+    let mut a = service();
+    let mut b = service();
+    for svc in [&mut a, &mut b] {
+        let c: Connection<Fifo> = svc.accept(T0, peer()).unwrap();
+        svc.close(T0, c, Reason::Eof);
+        assert!(svc.datagram(T0, SocketAddr::from(([10, 0, 0, 1], 4000)), b"xy"));
+    }
+    a.absorb(&b.counts());
+    a.shutdown::<Fifo>(T0, []);
+    let last = a.log().lines.last().unwrap();
+    assert!(last.contains(r#""conns":2"#), "{last}");
+    assert!(last.contains(r#""bytes_in":4"#), "{last}");
 }

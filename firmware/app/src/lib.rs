@@ -21,7 +21,7 @@ use core::fmt;
 use core::time::Duration;
 
 use echo_core::echo;
-use echo_core::service::{Service, Settings};
+use echo_core::service::{Service, Settings, defaults};
 use echo_core::smoltcp::{ManagedSlice, Options, Stack, Storage};
 use smoltcp::iface::Config;
 use smoltcp::phy::Device;
@@ -92,12 +92,12 @@ const PORT: u16 = 7777;
 /// Connections served at once; one more is accepted, logged `rejected` and closed.
 const MAX_CONNS: usize = memory::TCP_SOCKETS - 1;
 /// Datagrams a second answered per source address (the server's `--udp-rate` default).
-const UDP_RATE: u32 = 100;
+const UDP_RATE: u32 = defaults::UDP_RATE;
 /// Idle timeout (the server's `--idle-timeout` default).
-const IDLE: Duration = Duration::from_secs(300);
+const IDLE: Duration = defaults::IDLE_TIMEOUT;
 /// An unterminated line idle this long is logged as it stands (the server's
 /// `--flush-after` default): clients that wait for an echo without sending a newline.
-const FLUSH_AFTER: Duration = Duration::from_millis(500);
+const FLUSH_AFTER: Duration = defaults::FLUSH_AFTER;
 /// Log bytes offered to the UART at a time: between two offers the loop checks for a
 /// frame (`Board::frame_waiting`), so a frame that arrives waits for at most this many UART
 /// writes. While the stack has work one offer is made per round (a trickle, so the log still

@@ -3,27 +3,6 @@
 
 use std::io;
 
-/// Raises the soft open-file limit towards the hard one when `conns` need more (each
-/// connection is a descriptor). Unix only; elsewhere there is no such per-process limit.
-pub fn raise_open_files(conns: usize) {
-    #[cfg(unix)]
-    {
-        let want = conns as u64 + 64;
-        // Safety: getrlimit/setrlimit only read and write the struct passed in.
-        unsafe {
-            let mut limit: libc::rlimit = std::mem::zeroed();
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && (limit.rlim_cur as u64) < want
-            {
-                limit.rlim_cur = (want as libc::rlim_t).min(limit.rlim_max);
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = conns;
-}
-
 /// The soft open-file limit.
 #[cfg(unix)]
 fn open_files() -> Option<u64> {

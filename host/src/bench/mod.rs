@@ -46,7 +46,7 @@ pub enum Error {
 
 /// Runs the benchmark `config` describes until its duration is over or `stop` is set.
 pub fn run(config: &Config, stop: &Stop) -> Result<Report, Error> {
-    limits::raise_open_files(config.conns);
+    let _ = crate::os::limits::raise_nofile(config.conns);
     let pattern = payload::Pattern::new();
     let run = Run {
         config,

@@ -7,24 +7,28 @@ use std::time::Duration;
 use anyhow::anyhow;
 use echo_core::echo;
 use echo_core::record::Level;
+use echo_core::service::defaults;
 
-use crate::driver::Settings;
 use crate::exit;
-use crate::net::std_tcp::Server;
-use crate::server::config::{Config, LogConfig, parse_level, parse_mode, parse_secs, resolve};
-use crate::server::limits;
+use crate::net::sockets::Server;
+use crate::os::limits;
+use crate::server::config::{
+    Config, LogConfig, Workers, parse_level, parse_mode, parse_secs, parse_workers, resolve,
+};
 use crate::server::log::Mode;
+use crate::server::service::Settings;
 #[cfg(target_os = "linux")]
 use {
-    crate::driver::new_service,
     crate::net::smol_tap::{self, TapOptions},
-    crate::server::log::LogSink,
-    std::sync::Arc,
-    std::sync::atomic::AtomicBool,
+    crate::net::stop::Signals,
+    crate::server::log,
+    crate::server::service::new_service,
+    echo_core::service::Counter,
 };
 
-/// `--max-conns` default over the OS stack.
-const MAX_CONNS_STD: usize = 10_000;
+/// Most `--max-conns` with `--tap`: each connection is a smoltcp socket with at least
+/// 32 KiB of buffers reserved up front (4096 of them: 128 MiB).
+const MAX_CONNS_TAP_LIMIT: usize = 4096;
 
 /// Arguments of `echokit server`. The seed's spellings (`--log_mode`, `LOG_FILE`,
 /// `WARNING`...) are accepted as aliases.
@@ -56,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     pub udp: bool,
     /// UDP datagrams answered per second for one source IP address (0: no limit).
-    #[arg(long = "udp-rate", alias = "udp_rate", default_value_t = 100)]
+    #[arg(long = "udp-rate", alias = "udp_rate", default_value_t = defaults::UDP_RATE)]
     pub udp_rate: u32,
     /// Concurrent TCP connections; more are accepted, logged as `rejected` and closed
     /// [default: 10000, 16 with --tap].
@@ -67,17 +71,21 @@ pub struct Args {
           value_parser = parse_secs)]
     pub idle_timeout: Duration,
     /// Longest message kept in one log record; longer lines are logged in pieces.
-    #[arg(long = "max-line", alias = "max_line", default_value_t = 4096)]
+    #[arg(long = "max-line", alias = "max_line", default_value_t = defaults::MAX_LINE)]
     pub max_line: usize,
     /// Milliseconds an unterminated line may wait before it is logged as it stands
     /// (partial); 0: only at newline, --max-line or close.
     #[arg(
         long = "flush-after",
         alias = "flush_after",
-        default_value_t = 500,
+        default_value_t = defaults::FLUSH_AFTER.as_millis() as u64,
         value_name = "MS"
     )]
     pub flush_after: u64,
+    /// Event-loop threads serving TCP (UDP is served by one of them); `auto`: one per
+    /// available core. Not with --tap.
+    #[arg(long, default_value = "1", value_name = "N|auto", value_parser = parse_workers)]
+    pub workers: Workers,
     /// Serve over smoltcp on this TAP interface instead of the OS stack.
     #[arg(long, value_name = "IFACE")]
     pub tap: Option<String>,
@@ -92,6 +100,9 @@ pub struct Args {
 /// Runs `echokit server`: exit 0 after a clean shutdown, 2 for a user error.
 pub fn run(args: Args) -> ExitCode {
     if let Some(iface) = &args.tap {
+        if let Err(e) = check_tap_flags(&args) {
+            return exit::report("server", &e, exit::USAGE);
+        }
         return run_tap(&args, iface);
     }
     let config = match config(&args) {
@@ -111,12 +122,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     match server.run() {
         Ok(summary) => {
-            if summary.lost_records > 0 {
-                exit::stderr_line(&format!(
-                    "echokit server: {} log records were lost to write errors",
-                    summary.lost_records
-                ));
-            }
+            summary.report();
             ExitCode::from(exit::OK)
         }
         Err(e) => {
@@ -131,9 +137,10 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
     if args.max_line == 0 {
         return Err(anyhow!("--max-line must be at least 1"));
     }
-    let addrs = resolve(&args.host, args.port).map_err(|e| anyhow!(e))?;
-    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_STD);
+    let addrs = resolve(&args.host, args.port)?;
+    let max_conns = args.max_conns.unwrap_or(defaults::MAX_CONNS);
     Ok(Config {
+        workers: args.workers.count(),
         addrs,
         log: LogConfig {
             mode: args.log_mode,
@@ -155,12 +162,25 @@ pub fn config(args: &Args) -> anyhow::Result<Config> {
     })
 }
 
-/// `--max-conns` default with `--tap` (one smoltcp socket each: PRODUCT.md).
-#[cfg(target_os = "linux")]
-const MAX_CONNS_TAP: usize = 16;
 /// `--ip` default with `--tap`.
 #[cfg(target_os = "linux")]
 const TAP_CIDR: &str = "192.168.69.1/24";
+
+/// What `--tap` cannot be combined with, checked before anything is opened: the TAP
+/// runner is one loop, and reserves its sockets' buffers up front.
+fn check_tap_flags(args: &Args) -> anyhow::Result<()> {
+    if args.workers != Workers::Count(1) {
+        return Err(anyhow!(
+            "--workers is for the OS's sockets: the --tap runner is one event loop"
+        ));
+    }
+    if args.max_conns.is_some_and(|n| n > MAX_CONNS_TAP_LIMIT) {
+        return Err(anyhow!(
+            "--max-conns with --tap is at most {MAX_CONNS_TAP_LIMIT} (each connection is a smoltcp socket with its buffers reserved up front)"
+        ));
+    }
+    Ok(())
+}
 
 /// `echokit server --tap` elsewhere: TAP interfaces (and this runner) are Linux-only.
 #[cfg(not(target_os = "linux"))]
@@ -178,31 +198,27 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         Ok(c) => c,
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
-    let log = &config.log;
-    let mut sink = match LogSink::open(log.mode, &log.file, log.level) {
+    let mut sink = match log::open(&config.log) {
+        Ok(s) => s,
+        Err(e) => return exit::report("server", &e.into(), exit::USAGE),
+    };
+    // The std runner's signals, as flags: SIGINT/SIGTERM stop the loop, SIGHUP reopens
+    // the log file at the loop's end of batch (logrotate).
+    let signals = match Signals::register() {
         Ok(s) => s,
         Err(e) => {
-            let e = anyhow!(e).context(format!("cannot open log file {}", log.file.display()));
-            return exit::report("server", &e, exit::USAGE);
-        }
-    };
-    // SIGHUP reopens the log file (logrotate); the loop's end of batch looks at the flag.
-    let hangup = Arc::new(AtomicBool::new(false));
-    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)) {
-        let e = anyhow!(e).context("cannot handle SIGHUP");
-        return exit::report("server", &e, exit::FAILED);
-    }
-    sink.reopen_when(hangup);
-    let service = new_service(config.service, sink);
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM");
+            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM/SIGHUP");
             return exit::report("server", &e, exit::FAILED);
         }
-    }
+    };
+    sink.reopen_when(signals.hangup_flag());
+    let service = new_service(config.service, sink, Counter::default());
+    let stop = signals.stop_flag();
     match smol_tap::run(opts, service, &stop) {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(summary) => {
+            summary.report();
+            ExitCode::from(exit::OK)
+        }
         // The TAP broke while serving; anything before that is the user's to fix.
         Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),
         Err(e) => exit::report("server", &e, exit::USAGE),
@@ -225,7 +241,7 @@ fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> 
         host: "127.0.0.1".into(),
         ..args.clone()
     })?;
-    let max_conns = args.max_conns.unwrap_or(MAX_CONNS_TAP);
+    let max_conns = args.max_conns.unwrap_or(defaults::MAX_CONNS_TAP);
     config.service.max_conns = max_conns;
     let opts = TapOptions {
         iface: iface.to_owned(),
@@ -236,4 +252,44 @@ fn tap_config(args: &Args, iface: &str) -> anyhow::Result<(TapOptions, Config)> 
         max_conns,
     };
     Ok((opts, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Cli::parse_from(std::iter::once("server").chain(flags.iter().copied())).args
+    }
+
+    /// The flags' defaults are core's (`echo_core::service::defaults`), the firmware's too.
+    #[test]
+    fn defaults_are_cores() {
+        let config = config(&args(&[])).unwrap();
+        let core = Settings::default();
+        let (ours, theirs) = (&config.service.echo, &core.echo);
+        assert_eq!(ours.max_line, theirs.max_line);
+        assert_eq!(ours.idle_timeout, theirs.idle_timeout);
+        assert_eq!(ours.flush_after, theirs.flush_after);
+        assert_eq!(config.service.max_conns, core.max_conns);
+        assert_eq!(config.service.udp_rate, core.udp_rate);
+        assert_eq!(config.workers, 1);
+    }
+
+    #[test]
+    fn tap_flags_are_bounded() {
+        assert!(check_tap_flags(&args(&["--tap", "t0"])).is_ok());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--max-conns", "4096"])).is_ok());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--max-conns", "4097"])).is_err());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--workers", "2"])).is_err());
+        assert!(check_tap_flags(&args(&["--tap", "t0", "--workers", "auto"])).is_err());
+    }
 }

@@ -1,8 +1,8 @@
-//! Transports: each moves bytes between sockets and [`crate::driver::Service`].
+//! Transports: each moves bytes between sockets and [`crate::server::service::Service`].
 
 #[cfg(target_os = "linux")]
 pub mod smol_tap;
-pub mod std_tcp;
+pub mod sockets;
 pub mod stop;
 // The idle-sweep timer: a timerfd on Linux (a sleeping epoll_wait then arms no kernel
 // timer), the poll's timeout elsewhere.

@@ -1,6 +1,7 @@
-//! How the event loop is told to stop: from another thread ([`Stopper`]) or by SIGINT and
-//! SIGTERM (`Signals`, a self-pipe the loop watches like any socket); and SIGHUP, which
-//! reopens the log file (`logrotate`), through the same pipe. On Windows `Signals` is
+//! How a server is told to stop, for both runners: from another thread ([`Stopper`]) or
+//! by SIGINT and SIGTERM (`Signals`, a self-pipe the std loop watches like any socket, and
+//! flags the TAP loop checks); and SIGHUP, which reopens the log file (`logrotate`),
+//! through the same pipe and flags. On Windows `Signals` is
 //! `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
 
 #[cfg(unix)]
@@ -17,7 +18,7 @@ use mio::net::UnixStream;
 #[cfg(windows)]
 pub(crate) use crate::os::console::Signals;
 
-/// Stops a running [`super::std_tcp::Server`] from another thread (or a test).
+/// Stops (and wakes) one event loop of a [`super::sockets::Server`] from another thread.
 #[derive(Debug, Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
@@ -41,7 +42,12 @@ impl Stopper {
     /// Asks the loop to shut down; it does within a second.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::Release);
-        // A failed wake only delays the stop until the loop's next round (at most 1 s).
+        self.wake();
+    }
+
+    /// Wakes the loop (for work another thread left it: a connection, a log reopen).
+    pub(crate) fn wake(&self) {
+        // A failed wake only delays the work until the loop's next round (at most 1 s).
         let _ = self.waker.wake();
     }
 }
@@ -84,6 +90,19 @@ impl Signals {
             stop,
             hangup,
         })
+    }
+
+    /// The flag SIGINT and SIGTERM set, for a loop that checks a flag each round rather
+    /// than watching [`Signals::source`] (the TAP runner).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// The flag SIGHUP sets (see [`crate::server::log::LogSink::reopen_when`]).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.hangup)
     }
 
     /// Whether SIGINT or SIGTERM arrived.

@@ -1,4 +1,6 @@
-//! The server's two clocks, converted at the boundary (echo-core never reads a clock).
+//! The server's clocks, and every conversion between them, here once (echo-core never
+//! reads a clock): the monotonic [`Clock`] as echo-core's [`Instant`], as a std instant
+//! and as smoltcp's; the wall clock as a record's [`Timestamp`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +23,19 @@ impl Clock {
     /// Milliseconds since [`Clock::start`], as echo-core's instant.
     pub fn now(&self) -> Instant {
         Instant::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// How long from `now` until `at` (zero if past), for a poll timeout.
+    pub fn until(&self, now: Instant, at: Instant) -> std::time::Duration {
+        std::time::Duration::from_millis(at.millis().saturating_sub(now.millis()))
+    }
+
+    /// Now as smoltcp's instant (microseconds, same origin as [`Clock::now`]), for the TAP
+    /// runner's stack; echo-core's `smoltcp::instant` turns it back into milliseconds.
+    pub fn smoltcp_now(&self) -> smoltcp::time::Instant {
+        smoltcp::time::Instant::from_micros(
+            i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX),
+        )
     }
 
     /// `now` as a `std::time::Instant` (to compute poll timeouts).

@@ -8,20 +8,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use echo_core::record::Level;
+use thiserror::Error;
 
-use crate::driver::Settings;
 use crate::server::log::Mode;
+use crate::server::service::Settings;
 
 /// Everything `echokit server` needs to run over std sockets.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Event-loop threads (`--workers`), at least 1.
+    pub workers: usize,
     /// Addresses to try, in order; the first that binds is served.
     pub addrs: Vec<SocketAddr>,
     /// Where records go and from which level.
     pub log: LogConfig,
     /// Also serve UDP echo on the bound port.
     pub udp: bool,
-    /// What the driver needs (echo settings, `--max-conns`, `--udp-rate`).
+    /// What the service needs (echo settings, `--max-conns`, `--udp-rate`).
     pub service: Settings,
 }
 
@@ -36,34 +39,106 @@ pub struct LogConfig {
     pub level: Level,
 }
 
+/// A flag value that does not parse (clap prints it after the flag's name).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FlagError {
+    /// `--log-mode`.
+    #[error("expected console, file or both")]
+    Mode,
+    /// `--log-level`.
+    #[error("expected error, warn, info, debug or trace")]
+    Level,
+    /// `--idle-timeout`: not a number.
+    #[error("expected a number of seconds")]
+    Secs,
+    /// `--idle-timeout`: negative or too large.
+    #[error("expected a number of seconds >= 0")]
+    SecsRange,
+    /// `--workers`.
+    #[error("expected a number of threads from 1 to {MAX_WORKERS}, or auto")]
+    Workers,
+}
+
+/// A host that does not resolve to an address to listen on.
+#[derive(Debug, Error)]
+pub enum AddressError {
+    /// `-s ''`.
+    #[error("bad address '': empty host")]
+    Empty,
+    /// A name with no address.
+    #[error("bad address '{0}': the name has no address")]
+    NoAddress(String),
+    /// The resolver failed.
+    #[error("bad address '{host}': {source}")]
+    Resolve {
+        /// As given.
+        host: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+}
+
 /// Reads `--log-mode`: `console`, `file`, `both`, or the seed's `LOG_CONSOLE`, `LOG_FILE`,
 /// `LOG_BOTH`, in any case.
-pub fn parse_mode(text: &str) -> Result<Mode, String> {
+pub fn parse_mode(text: &str) -> Result<Mode, FlagError> {
     let lower = text.to_ascii_lowercase();
     match lower.strip_prefix("log_").unwrap_or(&lower) {
         "console" => Ok(Mode::Console),
         "file" => Ok(Mode::File),
         "both" => Ok(Mode::Both),
-        _ => Err("expected console, file or both".into()),
+        _ => Err(FlagError::Mode),
     }
 }
 
 /// Reads `--log-level` in any case, with the seed's CRITICAL, FATAL, WARNING and NOTSET.
-pub fn parse_level(text: &str) -> Result<Level, String> {
-    Level::from_name_loose(text).ok_or_else(|| "expected error, warn, info, debug or trace".into())
+pub fn parse_level(text: &str) -> Result<Level, FlagError> {
+    Level::from_name_loose(text).ok_or(FlagError::Level)
 }
 
 /// Reads a number of seconds, decimals allowed (`--idle-timeout 0.5`); `0` stays zero.
-pub fn parse_secs(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| "expected a number of seconds".to_string())?;
-    Duration::try_from_secs_f64(secs).map_err(|_| "expected a number of seconds >= 0".into())
+pub fn parse_secs(text: &str) -> Result<Duration, FlagError> {
+    let secs: f64 = text.trim().parse().map_err(|_| FlagError::Secs)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| FlagError::SecsRange)
+}
+
+/// Most `--workers`: far beyond any core count, low enough that a typo cannot ask for a
+/// million threads.
+pub const MAX_WORKERS: usize = 1024;
+
+/// `--workers`: a number, or one per available core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// This many event loops.
+    Count(usize),
+    /// One per core the process may run on.
+    Auto,
+}
+
+impl Workers {
+    /// How many event loops to run.
+    pub fn count(self) -> usize {
+        match self {
+            Workers::Count(n) => n,
+            Workers::Auto => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_WORKERS),
+        }
+    }
+}
+
+/// Reads `--workers`: 1 to [`MAX_WORKERS`], or `auto`.
+pub fn parse_workers(text: &str) -> Result<Workers, FlagError> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Workers::Auto);
+    }
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Workers::Count(n)),
+        _ => Err(FlagError::Workers),
+    }
 }
 
 /// Resolves `host` (an IP address, `[v6]`, or a name) with `port` into addresses to try.
-pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, AddressError> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -72,18 +147,21 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     if bare.is_empty() {
-        return Err("bad address '': empty host".into());
+        return Err(AddressError::Empty);
     }
     match (bare, port).to_socket_addrs() {
         Ok(addrs) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
             if addrs.is_empty() {
-                Err(format!("bad address '{host}': the name has no address"))
+                Err(AddressError::NoAddress(host.to_owned()))
             } else {
                 Ok(addrs)
             }
         }
-        Err(e) => Err(format!("bad address '{host}': {e}")),
+        Err(source) => Err(AddressError::Resolve {
+            host: host.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -115,6 +193,17 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
         assert!(parse_secs("NaN").is_err());
+    }
+
+    #[test]
+    fn workers() {
+        assert_eq!(parse_workers("4"), Ok(Workers::Count(4)));
+        assert_eq!(parse_workers("AUTO"), Ok(Workers::Auto));
+        assert!(Workers::Auto.count() >= 1);
+        assert_eq!(parse_workers("0"), Err(FlagError::Workers));
+        assert_eq!(parse_workers("1025"), Err(FlagError::Workers));
+        assert_eq!(parse_workers("-1"), Err(FlagError::Workers));
+        assert_eq!(parse_workers("many"), Err(FlagError::Workers));
     }
 
     #[test]

@@ -30,6 +30,10 @@ struct Queue {
     closed: bool,
     /// Lines lost to stdout write errors (reported once on stderr by the writer).
     lost: u64,
+    /// Lines dropped in all.
+    dropped: u64,
+    /// Lines dropped since the last notice was queued.
+    unreported: u64,
 }
 
 #[derive(Debug, Default)]
@@ -57,14 +61,13 @@ impl Shared {
 }
 
 /// The console output: queue lines with [`Console::push`], drain with [`Console::close`].
+/// Every method takes `&self`, so the log sinks of several worker threads share one
+/// console (behind an `Arc`); each push is whole lines under one lock, so lines from
+/// different workers never interleave.
 #[derive(Debug)]
 pub struct Console {
     shared: Arc<Shared>,
-    writer: Option<thread::JoinHandle<()>>,
-    /// Lines dropped in all.
-    dropped: u64,
-    /// Lines dropped since the last notice was queued.
-    unreported: u64,
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 impl Console {
@@ -82,16 +85,14 @@ impl Console {
             .spawn(move || write_loop(&for_writer, out))?;
         Ok(Console {
             shared,
-            writer: Some(writer),
-            dropped: 0,
-            unreported: 0,
+            writer: Mutex::new(Some(writer)),
         })
     }
 
     /// Queues the whole lines of `lines` (each ending in `\n`) that fit, drops and counts
     /// the rest. `always`: may use the reserve (records written at every level). Never
     /// waits for the writer.
-    pub fn push(&mut self, lines: &[u8], always: bool) {
+    pub fn push(&self, lines: &[u8], always: bool) {
         if lines.is_empty() {
             return;
         }
@@ -99,15 +100,15 @@ impl Console {
         let mut q = self.shared.lock();
         let room = limit.saturating_sub(q.bytes.len());
         let first = memchr::memchr(b'\n', lines).map_or(lines.len(), |nl| nl + 1);
-        if self.unreported > 0 && first <= room {
+        if q.unreported > 0 && first <= room {
             // The console takes lines again: the notice goes first, beyond the limit (it is
             // short, and queued only when the queue had room for a line).
             let notice = format!(
                 "echokit server: {} console lines dropped (stdout was not being read)\n",
-                self.unreported
+                q.unreported
             );
             q.bytes.extend_from_slice(notice.as_bytes());
-            self.unreported = 0;
+            q.unreported = 0;
         }
         let fits = if lines.len() <= room {
             lines.len()
@@ -117,13 +118,13 @@ impl Console {
         };
         q.bytes.extend_from_slice(&lines[..fits]);
         self.shared.queued.store(q.bytes.len(), Ordering::Relaxed);
+        let dropped = memchr::memchr_iter(b'\n', &lines[fits..]).count() as u64;
+        q.dropped += dropped;
+        q.unreported += dropped;
         drop(q);
         if fits > 0 {
             self.shared.filled.notify_one();
         }
-        let dropped = memchr::memchr_iter(b'\n', &lines[fits..]).count() as u64;
-        self.dropped += dropped;
-        self.unreported += dropped;
     }
 
     /// Whether the queue is full even without `pending` more bytes: lines are being
@@ -133,22 +134,26 @@ impl Console {
         self.shared.queued.load(Ordering::Relaxed) + pending >= QUEUE_BYTES
     }
 
-    /// Counts a line dropped without being queued (see [`Console::is_full`]).
-    pub fn drop_line(&mut self) {
-        self.dropped += 1;
-        self.unreported += 1;
+    /// Counts `n` lines dropped without being queued (see [`Console::is_full`]): a sink
+    /// counts its own and adds them once per batch, not once per line.
+    pub fn add_dropped(&self, n: u64) {
+        if n > 0 {
+            let mut q = self.shared.lock();
+            q.dropped += n;
+            q.unreported += n;
+        }
     }
 
     /// Lines dropped so far because the console was not taking them.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.shared.lock().dropped
     }
 
     /// Stops taking lines and waits for the writer to write what is queued: as long as it
     /// keeps making progress (a console being read, however slowly it is scheduled), up to
     /// `cap` in all, but at most `stall` without progress (a console nobody reads).
     /// Returns the lines lost to stdout write errors.
-    pub fn close(&mut self, stall: Duration, cap: Duration) -> u64 {
+    pub fn close(&self, stall: Duration, cap: Duration) -> u64 {
         let start = Instant::now();
         let mut seen = self.shared.progress.load(Ordering::Relaxed);
         let mut stall_until = start + stall;
@@ -177,7 +182,12 @@ impl Console {
         }
         let lost = q.lost;
         drop(q);
-        if let Some(writer) = self.writer.take() {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
             // The queue is empty and closed: the writer is ending.
             let _ = writer.join();
         }
@@ -271,7 +281,7 @@ mod tests {
         let (open, gate) = mpsc::channel();
         let (entered, writing) = mpsc::channel();
         let out = Arc::new(Mutex::new(Vec::new()));
-        let mut console = Console::new(Gate {
+        let console = Console::new(Gate {
             open: gate,
             entered,
             out: Arc::clone(&out),
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn close_gives_up_on_a_stuck_writer_within_the_wait() {
         let (_open, gate) = mpsc::channel::<()>();
-        let mut console = Console::new(Gate {
+        let console = Console::new(Gate {
             open: gate,
             entered: mpsc::channel().0,
             out: Arc::default(),
@@ -339,7 +349,7 @@ mod tests {
             }
         }
         let out = Arc::new(Mutex::new(Vec::new()));
-        let mut console = Console::new(Slow(Arc::clone(&out))).unwrap();
+        let console = Console::new(Slow(Arc::clone(&out))).unwrap();
         let lines: Vec<u8> = (0..200_000)
             .flat_map(|i| format!("{:07}\n", i % 1_000_000).into_bytes())
             .take(8 * WRITE_CHUNK)
@@ -353,7 +363,7 @@ mod tests {
     fn lines_are_never_torn() {
         let (open, gate) = mpsc::channel();
         let out = Arc::new(Mutex::new(Vec::new()));
-        let mut console = Console::new(Gate {
+        let console = Console::new(Gate {
             open: gate,
             entered: mpsc::channel().0,
             out: Arc::clone(&out),

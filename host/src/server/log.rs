@@ -12,13 +12,30 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
 
+use super::config::LogConfig;
 use super::console::Console;
+
+/// The log file could not be opened (a user error: exit 2, for either runner).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open log file {path}")]
+pub struct OpenError {
+    path: String,
+    source: io::Error,
+}
+
+/// Opens the log `config` describes: the start-up step both runners share.
+pub fn open(config: &LogConfig) -> Result<LogSink, OpenError> {
+    LogSink::open(config.mode, &config.file, config.level).map_err(|source| OpenError {
+        path: config.file.display().to_string(),
+        source,
+    })
+}
 
 /// Which outputs get records (`--log-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,67 +55,140 @@ const FILE_FLUSH_BYTES: usize = 256 * 1024;
 const HIGH_WATER: usize = 1024 * 1024;
 /// Longest a record waits in memory before reaching the file.
 const FILE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// When the file was busy with another loop's write: how soon to try again.
+const FILE_RETRY: Duration = Duration::from_millis(5);
 /// Longest the shutdown waits for a console that takes nothing (not being read).
 const CONSOLE_CLOSE_STALL: Duration = Duration::from_millis(300);
 /// Longest the shutdown waits for a console that is being read but slowly (the whole stop
 /// stays within a second).
 const CONSOLE_CLOSE_CAP: Duration = Duration::from_millis(800);
 
-/// An output with its pending bytes and its failure state.
+/// The log file, shared by the sinks of every worker: each sink gathers its own pending
+/// bytes and writes them here in one call under the lock (whole records only, so lines from
+/// different workers never interleave). Locked once per flush (every 256 KiB or second),
+/// never per record.
 #[derive(Debug)]
-struct Output<W> {
-    writer: W,
-    pending: Vec<u8>,
+struct SharedFile {
+    path: PathBuf,
+    state: Mutex<FileState>,
+}
+
+#[derive(Debug)]
+struct FileState {
+    writer: File,
     /// Set after a failed write, so a failure streak is reported once.
     failing: bool,
-    /// Records dropped because their output failed.
+    /// Records dropped because writing failed.
     lost: u64,
 }
 
-impl<W: Write> Output<W> {
-    fn new(writer: W) -> Self {
-        Output {
-            writer,
-            pending: Vec::with_capacity(64 * 1024),
-            failing: false,
-            lost: 0,
-        }
+impl SharedFile {
+    fn lock(&self) -> MutexGuard<'_, FileState> {
+        // Nothing under the lock panics.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes out what is pending. On error, reports once, drops the pending bytes (memory
+    /// Writes `pending` out and clears it. On error, reports once, drops the bytes (memory
     /// stays bounded) and counts them as lost records.
-    fn flush(&mut self, what: &str) {
-        if self.pending.is_empty() {
+    fn write(&self, pending: &mut Vec<u8>) {
+        if pending.is_empty() {
             return;
         }
-        let result = self
+        let state = self.lock();
+        self.write_locked(state, pending);
+    }
+
+    /// [`SharedFile::write`] unless another worker is writing right now: then `false`, and
+    /// the bytes stay pending for the next batch (or until [`HIGH_WATER`] forces a write),
+    /// so a loop does not wait for another loop's disk write.
+    fn try_write(&self, pending: &mut Vec<u8>) -> bool {
+        if pending.is_empty() {
+            return true;
+        }
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        self.write_locked(state, pending);
+        true
+    }
+
+    fn write_locked(&self, mut state: MutexGuard<'_, FileState>, pending: &mut Vec<u8>) {
+        let result = state
             .writer
-            .write_all(&self.pending)
-            .and_then(|()| self.writer.flush());
+            .write_all(pending)
+            .and_then(|()| state.writer.flush());
         match result {
-            Ok(()) => self.failing = false,
+            Ok(()) => state.failing = false,
             Err(e) => {
-                let records = memchr::memchr_iter(b'\n', &self.pending).count() as u64;
-                self.lost += records;
-                if !self.failing {
+                let records = memchr::memchr_iter(b'\n', pending).count() as u64;
+                state.lost += records;
+                if !state.failing {
                     crate::exit::stderr_line(&format!(
-                        "echokit server: error: writing {what}: {e}; echo goes on, records are being lost"
+                        "echokit server: error: writing log file {}: {e}; echo goes on, records are being lost",
+                        self.path.display()
                     ));
-                    self.failing = true;
+                    state.failing = true;
                 }
             }
         }
+        pending.clear();
+    }
+
+    /// Opens the file at its path again (SIGHUP). Every sink has written its pending
+    /// records first (see [`LogSink::reopen`]).
+    fn reopen(&self) {
+        match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            Ok(f) => {
+                let mut state = self.lock();
+                state.writer = f;
+                state.failing = false;
+            }
+            Err(e) => crate::exit::stderr_line(&format!(
+                "echokit server: error: cannot reopen log file {}: {e}; logging goes on to the old file",
+                self.path.display()
+            )),
+        }
+    }
+}
+
+/// One sink's part of the file: its own pending bytes.
+#[derive(Debug)]
+struct FileOut {
+    shared: Arc<SharedFile>,
+    pending: Vec<u8>,
+}
+
+/// One sink's part of the console: its batch's lines, and lines it dropped without
+/// formatting (added to the console's count once per batch).
+#[derive(Debug)]
+struct ConsoleOut {
+    console: Arc<Console>,
+    pending: Vec<u8>,
+    dropped: u64,
+}
+
+impl ConsoleOut {
+    /// Hands the batch's lines (and its drop count) to the console writer (never waits).
+    fn queue(&mut self) {
+        self.console.add_dropped(std::mem::take(&mut self.dropped));
+        self.console.push(&self.pending, false);
         self.pending.clear();
     }
 }
 
-/// The server's log: level filter plus outputs.
+/// The server's log: level filter plus outputs. One per event loop; [`LogSink::another`]
+/// makes one for another worker thread over the same file and console.
 #[derive(Debug)]
 pub struct LogSink {
     level: Level,
-    /// The console and its lines of the current batch, not yet queued.
-    console: Option<(Console, Vec<u8>)>,
-    file: Option<(PathBuf, Output<File>)>,
+    console: Option<ConsoleOut>,
+    file: Option<FileOut>,
     last_file_flush: Instant,
     line: Vec<u8>,
     /// Where file records are formatted before they are appended to the pending bytes.
@@ -113,23 +203,51 @@ impl LogSink {
         let file = match mode {
             Mode::Console => None,
             Mode::File | Mode::Both => {
-                let f = OpenOptions::new().create(true).append(true).open(path)?;
-                Some((path.to_path_buf(), Output::new(f)))
+                let writer = OpenOptions::new().create(true).append(true).open(path)?;
+                Some(Arc::new(SharedFile {
+                    path: path.to_path_buf(),
+                    state: Mutex::new(FileState {
+                        writer,
+                        failing: false,
+                        lost: 0,
+                    }),
+                }))
             }
         };
         let console = match mode {
             Mode::File => None,
-            Mode::Console | Mode::Both => Some((Console::stdout()?, Vec::with_capacity(64 * 1024))),
+            Mode::Console | Mode::Both => Some(Arc::new(Console::stdout()?)),
         };
-        Ok(LogSink {
+        Ok(LogSink::over(level, console, file))
+    }
+
+    fn over(level: Level, console: Option<Arc<Console>>, file: Option<Arc<SharedFile>>) -> Self {
+        LogSink {
             level,
-            console,
-            file,
+            console: console.map(|console| ConsoleOut {
+                console,
+                pending: Vec::with_capacity(64 * 1024),
+                dropped: 0,
+            }),
+            file: file.map(|shared| FileOut {
+                shared,
+                pending: Vec::with_capacity(64 * 1024),
+            }),
             last_file_flush: Instant::now(),
             reopen_requested: None,
             line: Vec::new(),
             scratch: Vec::new(),
-        })
+        }
+    }
+
+    /// A sink for another worker thread: the same file and console and level, its own
+    /// buffers. Only one sink [`LogSink::close`]s, after the others have flushed.
+    pub fn another(&self) -> LogSink {
+        LogSink::over(
+            self.level,
+            self.console.as_ref().map(|c| Arc::clone(&c.console)),
+            self.file.as_ref().map(|f| Arc::clone(&f.shared)),
+        )
     }
 
     /// Whether a record at `level` is written (`listening` and `shutdown` always are: use
@@ -159,7 +277,7 @@ impl LogSink {
     }
 
     fn write_record(&mut self, record: &Record<'_>, always: bool) {
-        if let Some((_, out)) = &mut self.file {
+        if let Some(out) = &mut self.file {
             // Formatted into a scratch buffer that only grows: zero-filling room for the
             // worst case in `pending` for every record cost more than copying the result.
             let len = record.max_formatted_len();
@@ -171,29 +289,27 @@ impl LogSink {
                 out.pending.extend_from_slice(&self.scratch[..n]);
             }
         }
-        if let Some((console, pending)) = &mut self.console {
-            if !always && console.is_full(pending.len()) {
+        if let Some(out) = &mut self.console {
+            if !always && out.console.is_full(out.pending.len()) {
                 // Stdout is not being read: drop (and count) without formatting, so an
                 // unread console costs the echo path next to nothing.
-                console.drop_line();
+                out.dropped += 1;
             } else if always {
                 self.line.clear();
                 // Writing to a Vec cannot fail.
                 let _ = writeln!(self.line, "{}", record.human());
-                console.push(pending, false);
-                pending.clear();
-                console.push(&self.line, true);
+                out.queue();
+                out.console.push(&self.line, true);
             } else {
-                let _ = writeln!(pending, "{}", record.human());
-                if pending.len() >= HIGH_WATER {
-                    console.push(pending, false);
-                    pending.clear();
+                let _ = writeln!(out.pending, "{}", record.human());
+                if out.pending.len() >= HIGH_WATER {
+                    out.queue();
                 }
             }
         }
-        if let Some((path, out)) = &mut self.file {
+        if let Some(out) = &mut self.file {
             if out.pending.len() >= HIGH_WATER {
-                out.flush(&format!("log file {}", path.display()));
+                out.shared.write(&mut out.pending);
                 self.last_file_flush = Instant::now();
             }
         }
@@ -214,64 +330,63 @@ impl LogSink {
                 self.reopen();
             }
         }
-        self.queue_console();
-        if let Some((path, out)) = &mut self.file {
+        if let Some(out) = &mut self.console {
+            out.queue();
+        }
+        if let Some(out) = &mut self.file {
             let due = self.last_file_flush.elapsed() >= FILE_FLUSH_EVERY;
             if out.pending.len() >= FILE_FLUSH_BYTES || (due && !out.pending.is_empty()) {
-                out.flush(&format!("log file {}", path.display()));
-                self.last_file_flush = Instant::now();
+                if out.shared.try_write(&mut out.pending) {
+                    self.last_file_flush = Instant::now();
+                } else if due {
+                    // Another loop is writing: try again shortly, without spinning.
+                    self.last_file_flush = Instant::now()
+                        .checked_sub(FILE_FLUSH_EVERY - FILE_RETRY)
+                        .unwrap_or(self.last_file_flush);
+                }
             }
         }
     }
 
-    /// Hands the batch's console lines to the console writer (never waits).
-    fn queue_console(&mut self) {
-        if let Some((console, pending)) = &mut self.console {
-            console.push(pending, false);
-            pending.clear();
-        }
-    }
-
-    /// Console lines dropped so far because stdout was not taking them (the batch's lines
-    /// are queued first, so the count includes them).
+    /// Console lines dropped so far because stdout was not taking them, by every sink of
+    /// the console (this batch's lines are queued first, so the count includes them).
     pub fn console_dropped(&mut self) -> u64 {
-        self.queue_console();
-        self.console.as_ref().map_or(0, |(c, _)| c.dropped())
+        match &mut self.console {
+            Some(out) => {
+                out.queue();
+                out.console.dropped()
+            }
+            None => 0,
+        }
     }
 
     /// SIGHUP: writes every pending record to the current file, then opens the file at its
     /// path again (created if it was moved away, as `logrotate` does) and writes there from
     /// now on. If that fails, one line on stderr and records keep going to the old file.
+    /// With several sinks, each must [`LogSink::flush`] first (the std runner does that).
     pub fn reopen(&mut self) {
-        let Some((path, out)) = &mut self.file else {
+        let Some(out) = &mut self.file else {
             return;
         };
-        out.flush(&format!("log file {}", path.display()));
+        out.shared.write(&mut out.pending);
         self.last_file_flush = Instant::now();
-        match OpenOptions::new().create(true).append(true).open(&*path) {
-            Ok(f) => {
-                out.writer = f;
-                out.failing = false;
-            }
-            Err(e) => crate::exit::stderr_line(&format!(
-                "echokit server: error: cannot reopen log file {}: {e}; logging goes on to the old file",
-                path.display()
-            )),
-        }
+        out.shared.reopen();
     }
 
     /// Writes everything pending to every output now (the console: queued for its writer).
     pub fn flush(&mut self) {
-        self.queue_console();
-        if let Some((path, out)) = &mut self.file {
-            out.flush(&format!("log file {}", path.display()));
+        if let Some(out) = &mut self.console {
+            out.queue();
+        }
+        if let Some(out) = &mut self.file {
+            out.shared.write(&mut out.pending);
             self.last_file_flush = Instant::now();
         }
     }
 
     /// How long the event loop may sleep before [`LogSink::end_of_batch`] must run again.
     pub fn next_flush_in(&self) -> Option<Duration> {
-        let (_, out) = self.file.as_ref()?;
+        let out = self.file.as_ref()?;
         if out.pending.is_empty() {
             None
         } else {
@@ -280,16 +395,16 @@ impl LogSink {
     }
 
     /// Writes everything out (shutdown; the console gets a bounded wait, so a stdout that
-    /// is not read cannot hold the exit). Returns how many records were lost to write errors.
+    /// is not read cannot hold the exit). Returns how many records were lost to write
+    /// errors. The other sinks of the same outputs have flushed before.
     pub fn close(&mut self) -> u64 {
+        self.flush();
         let mut lost = 0;
-        if let Some((path, out)) = &mut self.file {
-            out.flush(&format!("log file {}", path.display()));
-            lost += out.lost;
+        if let Some(out) = &self.file {
+            lost += out.shared.lock().lost;
         }
-        self.queue_console();
-        if let Some((console, _)) = &mut self.console {
-            lost += console.close(CONSOLE_CLOSE_STALL, CONSOLE_CLOSE_CAP);
+        if let Some(out) = &self.console {
+            lost += out.console.close(CONSOLE_CLOSE_STALL, CONSOLE_CLOSE_CAP);
         }
         lost
     }
@@ -316,7 +431,7 @@ mod tests {
         };
         for _ in 0..20_000 {
             sink.write(&record);
-            let (_, out) = sink.file.as_ref().unwrap();
+            let out = sink.file.as_ref().unwrap();
             assert!(out.pending.len() < HIGH_WATER);
         }
         let written = std::fs::metadata(&path).unwrap().len();

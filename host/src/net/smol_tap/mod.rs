@@ -24,12 +24,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use echo_core::smoltcp::{Options, Stack, WindowEdge, instant};
 use smoltcp::iface::Config;
 use smoltcp::phy;
-use smoltcp::time::{Duration, Instant};
+use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 pub use self::device::{OpenError, TapDevice};
 pub use self::stack::{TCP_BUFFER, parse_cidr};
-use crate::driver::Service;
+use crate::server::Summary;
+use crate::server::clock::Clock;
+use crate::server::service::TapService as Service;
 
 /// Longest shutdown waits for clients to acknowledge the server's FINs.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
@@ -62,14 +64,17 @@ pub struct TapOptions {
 
 /// Serves on the TAP until `shutdown` is set, then closes every connection, logs
 /// `shutdown` and returns. Open errors ([`OpenError`]) name their cause.
-pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> anyhow::Result<()> {
+pub fn run(
+    opts: TapOptions,
+    mut service: Service,
+    shutdown: &AtomicBool,
+) -> anyhow::Result<Summary> {
     let tap = TapDevice::open(&opts.iface)?;
     let fd = tap.as_raw_fd();
     let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
     // One clock for smoltcp and the service (its milliseconds, from the same origin).
-    let clock = std::time::Instant::now();
-    let now =
-        || Instant::from_micros(i64::try_from(clock.elapsed().as_micros()).unwrap_or(i64::MAX));
+    let clock = Clock::start();
+    let now = || clock.smoltcp_now();
     let options = Options {
         cidr: opts.cidr,
         gateway: opts.gateway,
@@ -116,12 +121,9 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
         }
     }
     stack.shutdown(now(), &mut service);
-    let lost = service.log_mut().close();
-    if lost > 0 {
-        crate::exit::stderr_line(&format!(
-            "echokit server: {lost} log records were lost to write errors"
-        ));
-    }
+    let summary = Summary {
+        lost_records: service.log_mut().close(),
+    };
     // Let the FINs out and the clients' ACKs in, briefly: shutdown stays prompt.
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
     while failure.is_none() && !stack.closed() && std::time::Instant::now() < deadline {
@@ -130,12 +132,15 @@ pub fn run(opts: TapOptions, mut service: Service, shutdown: &AtomicBool) -> any
         let _ = phy::wait(fd, Some(delay.min(Duration::from_millis(10))));
     }
     match failure {
-        Some(source) => Err(ServeError {
-            iface: opts.iface,
-            source,
+        Some(source) => {
+            summary.report();
+            Err(ServeError {
+                iface: opts.iface,
+                source,
+            }
+            .into())
         }
-        .into()),
-        None => Ok(()),
+        None => Ok(summary),
     }
 }
 

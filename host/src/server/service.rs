@@ -1,16 +1,20 @@
-//! The std side of echo-core's service ([`echo_core::service`]): what a PC lends it.
+//! echo-core's service ([`echo_core::service`]) as a PC runs it: what the host lends it.
 //!
 //! Everything a server decides (numbering, `--max-conns`, every record, idle deadlines,
 //! the UDP policy, totals, the pump loop) is `echo_core::service::Service`, shared with the
 //! firmware. Here are only the std pieces: the [`LogSink`] as its log (real UTC
 //! timestamps), `io::Error` mapped to its [`StreamError`], [`CappedVec`] buffers that give
-//! their memory back when empty, and heap storage for the scratch buffer and the UDP table.
-//! Both runners ([`crate::net::std_tcp`], [`crate::net::smol_tap`]) drive this one type.
+//! their memory back when empty, heap storage for the scratch buffer and the UDP table, and
+//! [`SharedAdmission`]: the connection numbers and `--max-conns` count of a server whose
+//! workers each run a service. Both runners ([`crate::net::std`], [`crate::net::smol_tap`])
+//! drive this one type.
 
 use std::io::{self, ErrorKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use echo_core::record::{Level, Record};
-use echo_core::service::{self, Log, UdpPolicy};
+use echo_core::service::{self, Admission, Log, UdpPolicy};
 use echo_core::time::{Instant, Timestamp};
 use echo_core::udp::{self, Verdict};
 
@@ -23,17 +27,27 @@ use crate::server::log::LogSink;
 /// Source addresses the UDP rate limiter tracks at once.
 pub const UDP_SOURCES: usize = 1024;
 
-/// The service as the host runs it.
-pub type Service = service::Service<LogSink, Vec<u8>, HostPolicy>;
+/// The service as the host runs it over the OS's sockets: connections numbered and
+/// admitted by [`SharedAdmission`] (one count for all of a server's workers).
+pub type Service = service::Service<LogSink, Vec<u8>, HostPolicy, SharedAdmission>;
+
+/// The service of the TAP runner (one loop, so the service counts connections itself).
+pub type TapService = service::Service<LogSink, Vec<u8>, HostPolicy>;
 
 /// One served TCP connection on the host.
 pub type Connection = service::Connection<CappedVec>;
 
-/// A service logging to `log`, with a scratch buffer that takes any UDP datagram.
-pub fn new_service(settings: Settings, log: LogSink) -> Service {
+/// A service logging to `log`, with a scratch buffer that takes any UDP datagram, admitting
+/// connections through `admission` (clones of one [`SharedAdmission`] for every worker, or
+/// a [`service::Counter`]).
+pub fn new_service<A: Admission>(
+    settings: Settings,
+    log: LogSink,
+    admission: A,
+) -> service::Service<LogSink, Vec<u8>, HostPolicy, A> {
     let udp = HostPolicy(Box::new(udp::Policy::new(settings.udp_rate)));
     let scratch = vec![0; PENDING_CAP.max(udp::MAX_DATAGRAM + 1)];
-    Service::new(settings, log, scratch, udp)
+    service::Service::with_admission(settings, log, scratch, udp, admission)
 }
 
 /// The UDP policy's table (32 KiB) on the heap.
@@ -43,6 +57,47 @@ pub struct HostPolicy(Box<udp::Policy<UDP_SOURCES>>);
 impl UdpPolicy for HostPolicy {
     fn check(&mut self, now: Instant, source: std::net::SocketAddr, size: usize) -> Verdict {
         self.0.check(now, source, size)
+    }
+
+    fn set_rate(&mut self, rate: u32) {
+        self.0.set_rate(rate);
+    }
+}
+
+/// Connection numbers and the open count of a whole server, shared by its workers: one
+/// atomic add per accept and one per close, nothing per message. Numbers are unique and
+/// increase in the order connections are accepted; `--max-conns` holds for the sum.
+#[derive(Debug, Clone, Default)]
+pub struct SharedAdmission(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// Numbers taken so far (the next is this plus one).
+    taken: AtomicU64,
+    open: AtomicUsize,
+}
+
+impl Admission for SharedAdmission {
+    fn admit(&mut self, max: usize) -> (u64, bool) {
+        let id = self.0.taken.fetch_add(1, Ordering::Relaxed) + 1;
+        // Take a slot only if one is free: a compare-and-swap loop, so the count never
+        // goes above `max` even for a moment.
+        let admitted = self
+            .0
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .is_ok();
+        (id, admitted)
+    }
+
+    fn release(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn open(&self) -> usize {
+        self.0.open.load(Ordering::Acquire)
     }
 }
 
