@@ -1,0 +1,650 @@
+//! Reading a record: serde-json-core deserializes [`Fields`], then [`Record::parse`] decodes
+//! its escaped strings into the caller's scratch buffer and, when the line holds fields the
+//! format does not define, keeps them as [`Extra`].
+//!
+//! Strict where it matters (valid JSON, UTF-8 strings, known level/event/reason names, no
+//! duplicate defined keys, nothing after the object) and tolerant where a newer writer may
+//! differ (unknown keys are kept, `null` means absent).
+
+use core::cell::Cell;
+use core::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json_core::str::EscapedStr;
+
+use super::extra::{self, Extra, MAX_DEPTH};
+use super::text;
+use super::{Event, Level, Proto, Reason, Record, TotalFields};
+use crate::time::Timestamp;
+
+/// Why a line is not a record, and where (byte offset into the line) when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ParseError {
+    /// What is wrong.
+    pub kind: ParseErrorKind,
+    /// Byte offset in the line where it was found, when the reader knows it.
+    pub offset: Option<usize>,
+}
+
+impl ParseError {
+    /// An error of `kind` at no particular place.
+    pub const fn new(kind: ParseErrorKind) -> Self {
+        ParseError { kind, offset: None }
+    }
+}
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// The line is empty or blank.
+    Empty,
+    /// The line does not hold a JSON object.
+    NotAnObject,
+    /// The line ends inside the object (a torn write).
+    Truncated,
+    /// A character that JSON does not allow here.
+    Syntax,
+    /// A bad `\` escape in a string.
+    BadEscape,
+    /// A string is not valid UTF-8.
+    BadUtf8,
+    /// A raw control character inside a string.
+    ControlCharacter,
+    /// A number is not a non-negative integer that fits 64 bits.
+    BadNumber,
+    /// A key appears twice.
+    DuplicateKey(&'static str),
+    /// A field has the wrong JSON type.
+    WrongType(&'static str),
+    /// A required field is missing.
+    MissingField(&'static str),
+    /// `ts` is not an RFC 3339 millisecond timestamp.
+    BadTimestamp,
+    /// `level` is not a known level.
+    UnknownLevel,
+    /// `event` is not a known event.
+    UnknownEvent,
+    /// `proto` is not `tcp` or `udp`.
+    UnknownProto,
+    /// `reason` is not a known reason.
+    UnknownReason,
+    /// `msg_hex` is not an even number of hex digits.
+    BadHex,
+    /// Both `msg` and `msg_hex` are present.
+    MsgAndMsgHex,
+    /// Something other than white space follows the object.
+    TrailingCharacters,
+    /// Nesting deeper than [`MAX_DEPTH`] (in an unknown field's value).
+    TooDeep,
+    /// The scratch buffer is smaller than the line (a caller error).
+    ScratchTooSmall,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.offset {
+            Some(at) => write!(f, "{} (at byte {})", self.kind, at + 1),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl fmt::Display for ParseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ParseErrorKind::*;
+        match self {
+            Empty => f.write_str("empty line"),
+            NotAnObject => f.write_str("not a JSON object"),
+            Truncated => f.write_str("line ends inside the record (torn write?)"),
+            Syntax => f.write_str("invalid JSON"),
+            BadEscape => f.write_str("invalid escape in a string"),
+            BadUtf8 => f.write_str("string is not valid UTF-8"),
+            ControlCharacter => f.write_str("raw control character in a string"),
+            BadNumber => f.write_str("number is not an unsigned 64-bit integer"),
+            DuplicateKey(k) => write!(f, "duplicate field `{k}`"),
+            WrongType(k) => write!(f, "field `{k}` has the wrong type"),
+            MissingField(k) => write!(f, "missing field `{k}`"),
+            BadTimestamp => f.write_str("`ts` is not an RFC 3339 millisecond timestamp"),
+            UnknownLevel => f.write_str("unknown `level`"),
+            UnknownEvent => f.write_str("unknown `event`"),
+            UnknownProto => f.write_str("unknown `proto`"),
+            UnknownReason => f.write_str("unknown `reason`"),
+            BadHex => f.write_str("`msg_hex` is not pairs of hex digits"),
+            MsgAndMsgHex => f.write_str("both `msg` and `msg_hex`"),
+            TrailingCharacters => f.write_str("characters after the record"),
+            TooDeep => f.write_str("nesting too deep"),
+            ScratchTooSmall => f.write_str("scratch buffer smaller than the line"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// A key the log format defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Key {
+    Ts,
+    Level,
+    Event,
+    Conn,
+    Peer,
+    Proto,
+    Addr,
+    Msg,
+    MsgHex,
+    Partial,
+    Reason,
+    BytesIn,
+    BytesOut,
+    /// `TotalFields::NAMES[i]`.
+    Total(u8),
+}
+
+impl Key {
+    fn from_name(name: &[u8]) -> Option<Key> {
+        Some(match name {
+            b"ts" => Key::Ts,
+            b"level" => Key::Level,
+            b"event" => Key::Event,
+            b"conn" => Key::Conn,
+            b"peer" => Key::Peer,
+            b"proto" => Key::Proto,
+            b"addr" => Key::Addr,
+            b"msg" => Key::Msg,
+            b"msg_hex" => Key::MsgHex,
+            b"partial" => Key::Partial,
+            b"reason" => Key::Reason,
+            b"bytes_in" => Key::BytesIn,
+            b"bytes_out" => Key::BytesOut,
+            b"conns" => Key::Total(0),
+            b"rejected" => Key::Total(1),
+            b"echoes" => Key::Total(2),
+            b"refused_port" => Key::Total(3),
+            b"refused_rate" => Key::Total(4),
+            b"refused_busy" => Key::Total(5),
+            b"console_dropped" => Key::Total(6),
+            _ => return None,
+        })
+    }
+
+    /// The defined key a raw (still escaped) key names, if any. A key that does not decode
+    /// is no defined key (the scan of unknown fields refuses it).
+    pub(super) fn of_raw(raw: &str) -> Option<Key> {
+        if !raw.as_bytes().contains(&b'\\') {
+            return Key::from_name(raw.as_bytes());
+        }
+        let mut buf = [0u8; 16];
+        let n = text::short(EscapedStr(raw), &mut buf).ok()??;
+        Key::from_name(&buf[..n])
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Key::Ts => "ts",
+            Key::Level => "level",
+            Key::Event => "event",
+            Key::Conn => "conn",
+            Key::Peer => "peer",
+            Key::Proto => "proto",
+            Key::Addr => "addr",
+            Key::Msg => "msg",
+            Key::MsgHex => "msg_hex",
+            Key::Partial => "partial",
+            Key::Reason => "reason",
+            Key::BytesIn => "bytes_in",
+            Key::BytesOut => "bytes_out",
+            Key::Total(i) => TotalFields::NAMES[usize::from(i) % 7],
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << match self {
+            Key::Ts => 0,
+            Key::Level => 1,
+            Key::Event => 2,
+            Key::Conn => 3,
+            Key::Peer => 4,
+            Key::Proto => 5,
+            Key::Addr => 6,
+            Key::Msg => 7,
+            Key::MsgHex => 8,
+            Key::Partial => 9,
+            Key::Reason => 10,
+            Key::BytesIn => 11,
+            Key::BytesOut => 12,
+            Key::Total(i) => 13 + u32::from(i % 7),
+        }
+    }
+}
+
+/// A record's fields as serde-json-core reads them: defined fields typed, strings still
+/// escaped, and whether any field the format does not define was there.
+/// [`Record::parse`] turns this into a [`Record`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fields<'a> {
+    /// `ts`, escaped.
+    pub ts: Option<EscapedStr<'a>>,
+    /// `level`.
+    pub level: Option<Level>,
+    /// `event`.
+    pub event: Option<Event>,
+    /// `conn`.
+    pub conn: Option<u64>,
+    /// `peer`, escaped.
+    pub peer: Option<EscapedStr<'a>>,
+    /// `proto`.
+    pub proto: Option<Proto>,
+    /// `addr`, escaped.
+    pub addr: Option<EscapedStr<'a>>,
+    /// `msg`, escaped.
+    pub msg: Option<EscapedStr<'a>>,
+    /// `msg_hex`, escaped.
+    pub msg_hex: Option<EscapedStr<'a>>,
+    /// `partial`.
+    pub partial: Option<bool>,
+    /// `reason`.
+    pub reason: Option<Reason>,
+    /// `bytes_in`.
+    pub bytes_in: Option<u64>,
+    /// `bytes_out`.
+    pub bytes_out: Option<u64>,
+    /// The `shutdown` totals.
+    pub totals: TotalFields,
+    /// Whether a field the format does not define was read (and skipped).
+    pub has_unknown: bool,
+}
+
+/// What went wrong inside the visitor, beyond what serde-json-core's error says.
+#[derive(Clone, Copy, Default)]
+struct Context {
+    /// The precise error, when the visitor raised it.
+    kind: Option<ParseErrorKind>,
+    /// The defined key whose value was being read.
+    key: Option<Key>,
+}
+
+/// Deserializes [`Fields`], noting in `cx` why it failed.
+struct FieldsSeed<'c>(&'c Cell<Context>);
+
+impl FieldsSeed<'_> {
+    fn fail<E: de::Error>(&self, kind: ParseErrorKind) -> E {
+        let mut cx = self.0.get();
+        cx.kind = Some(kind);
+        self.0.set(cx);
+        E::custom(kind)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        FieldsSeed(&Cell::new(Context::default())).deserialize(d)
+    }
+}
+
+use serde::Deserialize;
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = Fields<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a log record (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut f = Fields::default();
+        let mut seen = 0u32;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let Some(key) = key else {
+                f.has_unknown = true;
+                map.next_value_seed(Skip(0, self.0))?;
+                continue;
+            };
+            if seen & key.bit() != 0 {
+                return Err(self.fail(ParseErrorKind::DuplicateKey(key.name())));
+            }
+            seen |= key.bit();
+            self.0.set(Context {
+                kind: None,
+                key: Some(key),
+            });
+            match key {
+                Key::Ts => f.ts = Some(map.next_value()?),
+                Key::Level => {
+                    let name = map.next_value()?;
+                    f.level = Some(self.name(name, Level::from_record_name, ParseErrorKind::UnknownLevel)?);
+                }
+                Key::Event => {
+                    let name = map.next_value()?;
+                    f.event = Some(self.name(name, Event::from_name, ParseErrorKind::UnknownEvent)?);
+                }
+                Key::Conn => f.conn = map.next_value()?,
+                Key::Peer => f.peer = map.next_value()?,
+                Key::Proto => {
+                    let name: Option<EscapedStr<'de>> = map.next_value()?;
+                    f.proto = name
+                        .map(|n| self.name(n, Proto::from_name, ParseErrorKind::UnknownProto))
+                        .transpose()?;
+                }
+                Key::Addr => f.addr = map.next_value()?,
+                Key::Msg => f.msg = map.next_value()?,
+                Key::MsgHex => f.msg_hex = map.next_value()?,
+                Key::Partial => f.partial = map.next_value()?,
+                Key::Reason => {
+                    let name: Option<EscapedStr<'de>> = map.next_value()?;
+                    f.reason = name
+                        .map(|n| self.name(n, Reason::from_name, ParseErrorKind::UnknownReason))
+                        .transpose()?;
+                }
+                Key::BytesIn => f.bytes_in = map.next_value()?,
+                Key::BytesOut => f.bytes_out = map.next_value()?,
+                Key::Total(i) => {
+                    let value = map.next_value()?;
+                    if let Some(slot) = f.totals.get_mut(usize::from(i)) {
+                        *slot = value;
+                    }
+                }
+            }
+            self.0.set(Context::default());
+        }
+        Ok(f)
+    }
+}
+
+impl FieldsSeed<'_> {
+    /// A name (level, event, proto, reason) decoded and looked up.
+    fn name<T, E: de::Error>(
+        &self,
+        name: EscapedStr<'_>,
+        lookup: fn(&[u8]) -> Option<T>,
+        unknown: ParseErrorKind,
+    ) -> Result<T, E> {
+        let mut buf = [0u8; 16];
+        match text::short(name, &mut buf) {
+            Ok(Some(n)) => lookup(&buf[..n]).ok_or_else(|| self.fail(unknown)),
+            Ok(None) => Err(self.fail(unknown)),
+            Err(kind) => Err(self.fail(kind)),
+        }
+    }
+}
+
+/// A key: `Some` defined key, `None` for any other.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<Key>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Key>, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Option<Key>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    /// serde-json-core hands keys over raw (escapes kept).
+    fn visit_borrowed_str<E: de::Error>(self, raw: &'de str) -> Result<Option<Key>, E> {
+        Ok(Key::of_raw(raw))
+    }
+
+    /// Other deserializers hand keys over decoded.
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Option<Key>, E> {
+        Ok(Key::from_name(name.as_bytes()))
+    }
+}
+
+/// Skips any value, following at most about twice [`MAX_DEPTH`] levels of nesting (the
+/// stack stays bounded whatever the line; the scan of unknown fields enforces the limit).
+struct Skip<'c>(u32, &'c Cell<Context>);
+
+impl<'de> DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.0 > 2 * MAX_DEPTH {
+            self.1.set(Context {
+                kind: Some(ParseErrorKind::TooDeep),
+                key: None,
+            });
+            return Err(de::Error::custom(ParseErrorKind::TooDeep));
+        }
+        d.deserialize_ignored_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip(self.0 + 1, self.1))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip(self.0 + 1, self.1))?.is_some() {
+            map.next_value_seed(Skip(self.0 + 1, self.1))?;
+        }
+        Ok(())
+    }
+}
+
+/// serde-json-core's error as a kind (`key`: the defined field being read).
+fn kind_of(e: serde_json_core::de::Error, key: Option<Key>) -> ParseErrorKind {
+    use serde_json_core::de::Error as E;
+    match e {
+        E::EofWhileParsingList
+        | E::EofWhileParsingObject
+        | E::EofWhileParsingString
+        | E::EofWhileParsingNumber
+        | E::EofWhileParsingValue => ParseErrorKind::Truncated,
+        E::InvalidNumber => ParseErrorKind::BadNumber,
+        E::InvalidType => match key {
+            Some(k) => ParseErrorKind::WrongType(k.name()),
+            None => ParseErrorKind::NotAnObject,
+        },
+        E::InvalidUnicodeCodePoint => ParseErrorKind::BadUtf8,
+        E::InvalidEscapeSequence => ParseErrorKind::BadEscape,
+        E::TrailingCharacters if key.is_none() => ParseErrorKind::TrailingCharacters,
+        _ => ParseErrorKind::Syntax,
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Reads one JSON Lines record. `line` may end with `\n` or `\r\n`.
+    ///
+    /// Strings holding escapes, and `msg_hex`, are decoded into `scratch`, which must be at
+    /// least as long as `line`; strings without escapes borrow from `line` (no copy).
+    pub fn parse(line: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, ParseError> {
+        if scratch.len() < line.len() {
+            return Err(ParseError::new(ParseErrorKind::ScratchTooSmall));
+        }
+        let object = line.trim_ascii();
+        if object.is_empty() {
+            return Err(ParseError::new(ParseErrorKind::Empty));
+        }
+        let cx = Cell::new(Context::default());
+        let mut de = serde_json_core::de::Deserializer::new(object, None);
+        let fields = FieldsSeed(&cx)
+            .deserialize(&mut de)
+            .and_then(|f| de.end().map(|_| f))
+            .map_err(|e| {
+                let cx = cx.get();
+                ParseError::new(cx.kind.unwrap_or_else(|| kind_of(e, cx.key)))
+            })?;
+        let extra = if fields.has_unknown {
+            extra::validate_object(object).map_err(ParseError::new)?;
+            // Validated: JSON text outside strings is ASCII, and strings were checked.
+            let text = core::str::from_utf8(object)
+                .map_err(|_| ParseError::new(ParseErrorKind::BadUtf8))?;
+            Extra::validated(text)
+        } else {
+            Extra::NONE
+        };
+        fields.finish(scratch, extra).map_err(ParseError::new)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The record these fields make: required fields checked, strings decoded into
+    /// `scratch`.
+    pub fn finish(
+        self,
+        mut scratch: &'a mut [u8],
+        extra: Extra<'a>,
+    ) -> Result<Record<'a>, ParseErrorKind> {
+        let ts = self.ts.ok_or(ParseErrorKind::MissingField("ts"))?;
+        let level = self.level.ok_or(ParseErrorKind::MissingField("level"))?;
+        let event = self.event.ok_or(ParseErrorKind::MissingField("event"))?;
+        let mut buf = [0u8; 32];
+        let n = text::short(ts, &mut buf)?.ok_or(ParseErrorKind::BadTimestamp)?;
+        let ts = Timestamp::parse(&buf[..n]).map_err(|_| ParseErrorKind::BadTimestamp)?;
+        let msg = match (self.msg, self.msg_hex) {
+            (Some(_), Some(_)) => return Err(ParseErrorKind::MsgAndMsgHex),
+            (Some(m), None) => Some(text::decode(m, &mut scratch)?.as_bytes()),
+            (None, Some(h)) => Some(text::hex(h, &mut scratch)?),
+            (None, None) => None,
+        };
+        let peer = self.peer.map(|p| text::decode(p, &mut scratch)).transpose()?;
+        let addr = self.addr.map(|a| text::decode(a, &mut scratch)).transpose()?;
+        Ok(Record {
+            ts,
+            level,
+            event,
+            conn: self.conn,
+            peer,
+            proto: self.proto,
+            addr,
+            msg,
+            partial: self.partial,
+            reason: self.reason,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            totals: self.totals,
+            extra,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<std::string::String, ParseErrorKind> {
+        let mut scratch = std::vec![0u8; line.len()];
+        Record::parse(line.as_bytes(), &mut scratch)
+            .map(|r| std::format!("{r:?}"))
+            .map_err(|e| e.kind)
+    }
+
+    const HEAD: &str = r#""ts":"2026-11-23T10:15:02.123Z","level":"INFO","event":"echo""#;
+
+    #[test]
+    fn reads_fields_as_given() {
+        let mut scratch = [0u8; 256];
+        let line = std::format!(
+            r#"{{{HEAD},"msg":"a\"b\u00e9\ud83d\ude00","partial":false,"echoes":0,"x":[1,{{"y":null}}],"peer":null}}"#
+        );
+        let r = Record::parse(line.as_bytes(), &mut scratch).unwrap();
+        assert_eq!(r.msg, Some("a\"b\u{e9}\u{1f600}".as_bytes()));
+        assert_eq!(r.partial, Some(false));
+        assert_eq!(r.totals.echoes, Some(0));
+        assert_eq!(r.totals.conns, None);
+        assert_eq!(r.peer, None);
+        let extra: std::vec::Vec<_> = r.extra.members().collect();
+        assert_eq!(extra, [("x", r#"[1,{"y":null}]"#)]);
+    }
+
+    #[test]
+    fn escaped_keys_and_names_read_as_decoded() {
+        let line = r#"{"t\u0073":"2026-11-23T10:15:02.123Z","level":"IN\u0046O","event":"echo"}"#;
+        assert!(parse(line).is_ok());
+    }
+
+    #[test]
+    fn refuses_with_a_reason() {
+        for (tail, kind) in [
+            (r#","conn":-1}"#, ParseErrorKind::BadNumber),
+            (r#","conn":18446744073709551616}"#, ParseErrorKind::BadNumber),
+            (r#","conn":"1"}"#, ParseErrorKind::WrongType("conn")),
+            (r#","msg":"\q"}"#, ParseErrorKind::BadEscape),
+            (r#","msg":"a	b"}"#, ParseErrorKind::ControlCharacter),
+            (r#","msg":"a","msg_hex":"00"}"#, ParseErrorKind::MsgAndMsgHex),
+            (r#","msg_hex":"0"}"#, ParseErrorKind::BadHex),
+            (r#","conn":1,"conn":2}"#, ParseErrorKind::DuplicateKey("conn")),
+            (r#","reason":"nope"}"#, ParseErrorKind::UnknownReason),
+            (r#","x":tru}"#, ParseErrorKind::Syntax),
+            (r#","x":"\x"}"#, ParseErrorKind::BadEscape),
+            (r#","conn":1"#, ParseErrorKind::Truncated),
+            (r#"} x"#, ParseErrorKind::TrailingCharacters),
+        ] {
+            let line = std::format!("{{{HEAD}{tail}");
+            assert_eq!(parse(&line), Err(kind), "{line}");
+        }
+        assert_eq!(parse("  "), Err(ParseErrorKind::Empty));
+        assert_eq!(parse("[1]"), Err(ParseErrorKind::NotAnObject));
+        assert_eq!(
+            parse(r#"{"level":"INFO","event":"echo"}"#),
+            Err(ParseErrorKind::MissingField("ts"))
+        );
+        let deep = std::format!("{{{HEAD},\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(parse(&deep), Err(ParseErrorKind::TooDeep));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let mut line = std::format!("{{{HEAD},\"msg\":\"ab\"}}").into_bytes();
+        let at = line.len() - 3;
+        line[at] = 0xff;
+        let mut scratch = std::vec![0u8; line.len()];
+        assert_eq!(
+            Record::parse(&line, &mut scratch).map_err(|e| e.kind),
+            Err(ParseErrorKind::BadUtf8)
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Writing a record: `Serialize` by hand (the `msg`/`msg_hex` split, the timestamp, only
+//! the fields present), and [`Record::format`], serde-json-core's line plus the unknown
+//! fields, which serde cannot write as raw JSON.
+
+use core::fmt;
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use super::Record;
+use crate::time::Timestamp;
+
+/// The output buffer was too small for the record; nothing useful was written.
+///
+/// Size buffers with [`Record::max_formatted_len`] to rule it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct CapacityError;
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("buffer too small for the record")
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// Bound on everything but the escaped strings and unknown fields: keys, punctuation, a
+/// timestamp, the longest level/event/reason names, ten u64 numbers, `"partial":false` and
+/// the newline (485 bytes, checked by a test).
+pub(super) const FIXED_MAX: usize = 488;
+
+/// Fields in a fixed order (`ts`, `level`, `event`, `conn`, `peer`, `proto`, `addr`,
+/// `msg`/`msg_hex`, `partial`, `reason`, `bytes_in`, `bytes_out`, then the totals); absent
+/// fields are left out. Unknown fields are not part of it: [`Record::format`] adds them.
+impl Serialize for Record<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("Record", 3)?;
+        let mut ts = [0u8; Timestamp::MAX_LEN];
+        m.serialize_field("ts", self.ts.format(&mut ts))?;
+        m.serialize_field("level", &self.level)?;
+        m.serialize_field("event", &self.event)?;
+        if let Some(conn) = self.conn {
+            m.serialize_field("conn", &conn)?;
+        }
+        if let Some(peer) = self.peer {
+            m.serialize_field("peer", peer)?;
+        }
+        if let Some(proto) = self.proto {
+            m.serialize_field("proto", &proto)?;
+        }
+        if let Some(addr) = self.addr {
+            m.serialize_field("addr", addr)?;
+        }
+        if let Some(msg) = self.msg {
+            match core::str::from_utf8(msg) {
+                Ok(text) => m.serialize_field("msg", text)?,
+                Err(_) => m.serialize_field("msg_hex", &Hex(msg))?,
+            }
+        }
+        if let Some(partial) = self.partial {
+            m.serialize_field("partial", &partial)?;
+        }
+        if let Some(reason) = self.reason {
+            m.serialize_field("reason", &reason)?;
+        }
+        if let Some(n) = self.bytes_in {
+            m.serialize_field("bytes_in", &n)?;
+        }
+        if let Some(n) = self.bytes_out {
+            m.serialize_field("bytes_out", &n)?;
+        }
+        let names = super::TotalFields::NAMES;
+        for (name, value) in names.into_iter().zip(self.totals.values()) {
+            if let Some(n) = value {
+                m.serialize_field(name, &n)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Bytes as a string of lowercase hex digits.
+struct Hex<'b>(&'b [u8]);
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut chunk = [0u8; 64];
+        for bytes in self.0.chunks(chunk.len() / 2) {
+            for (pair, &b) in chunk.chunks_exact_mut(2).zip(bytes) {
+                pair[0] = HEX[usize::from(b >> 4)];
+                pair[1] = HEX[usize::from(b & 0xf)];
+            }
+            // Hex digits are ASCII.
+            f.write_str(core::str::from_utf8(&chunk[..2 * bytes.len()]).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Record<'_> {
+    /// Writes the record as one JSON object followed by `\n` into `out`; returns the length.
+    ///
+    /// The defined fields are serde-json-core's serialization of the record; the unknown
+    /// fields follow them as read. On error the contents of `out` are unspecified.
+    pub fn format(&self, out: &mut [u8]) -> Result<usize, CapacityError> {
+        let n = serde_json_core::to_slice(self, out).map_err(|_| CapacityError)?;
+        // The object's closing brace: the unknown fields go before it.
+        let close = n.checked_sub(1).ok_or(CapacityError)?;
+        let rest = out.get_mut(close..).ok_or(CapacityError)?;
+        let m = self.extra.write_members(rest).ok_or(CapacityError)?;
+        let end = out.get_mut(close + m..close + m + 2).ok_or(CapacityError)?;
+        end.copy_from_slice(b"}\n");
+        Ok(close + m + 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Event, Extra, Level, Proto, Reason, TotalFields, Totals};
+
+    fn ts() -> Timestamp {
+        Timestamp::parse(b"2026-11-23T10:15:02.123Z").unwrap()
+    }
+
+    fn text(r: &Record<'_>) -> std::string::String {
+        let mut buf = std::vec![0u8; r.max_formatted_len()];
+        let n = r.format(&mut buf).unwrap();
+        std::string::String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn formats_the_product_example() {
+        let r = Record {
+            conn: Some(17),
+            peer: Some("127.0.0.1:50512"),
+            msg: Some(b"Hi There"),
+            ..Record::event(ts(), Event::Echo)
+        };
+        assert_eq!(
+            text(&r),
+            "{\"ts\":\"2026-11-23T10:15:02.123Z\",\"level\":\"INFO\",\"event\":\"echo\",\"conn\":17,\"peer\":\"127.0.0.1:50512\",\"msg\":\"Hi There\"}\n"
+        );
+    }
+
+    #[test]
+    fn escapes_what_could_forge_a_record() {
+        let r = Record {
+            msg: Some(b"a\"b\\c\nd\r\x01\t\x08\x0c\",\"level\":\"ERROR"),
+            ..Record::event(ts(), Event::Echo)
+        };
+        let line = text(&r);
+        assert_eq!(line.matches('\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["msg"], "a\"b\\c\nd\r\x01\t\x08\x0c\",\"level\":\"ERROR");
+    }
+
+    #[test]
+    fn binary_goes_to_msg_hex_and_unknown_fields_last() {
+        let r = Record {
+            msg: Some(&[0xff, 0x00, 0x41]),
+            partial: Some(true),
+            extra: Extra::from_object(r#"{"site":"lab","n":[1, 2]}"#).unwrap(),
+            ..Record::event(ts(), Event::Echo)
+        };
+        assert!(
+            text(&r).ends_with(",\"msg_hex\":\"ff0041\",\"partial\":true,\"site\":\"lab\",\"n\":[1, 2]}\n")
+        );
+    }
+
+    #[test]
+    fn only_the_totals_given() {
+        let r = Record {
+            totals: TotalFields {
+                conns: Some(3),
+                ..TotalFields::NONE
+            },
+            ..Record::event(ts(), Event::Shutdown)
+        };
+        assert!(text(&r).ends_with("\"event\":\"shutdown\",\"conns\":3}\n"));
+    }
+
+    /// Every field at its longest besides the strings fits `FIXED_MAX`.
+    #[test]
+    fn fixed_max_covers_every_field_at_its_longest() {
+        let all = Totals {
+            conns: u64::MAX,
+            rejected: u64::MAX,
+            echoes: u64::MAX,
+            refused_port: u64::MAX,
+            refused_rate: u64::MAX,
+            refused_busy: u64::MAX,
+            console_dropped: u64::MAX,
+        };
+        let r = Record {
+            ts: Timestamp::parse(b"9999-12-31T23:59:59.999Z").unwrap(),
+            conn: Some(u64::MAX),
+            peer: Some(""),
+            proto: Some(Proto::Tcp),
+            addr: Some(""),
+            // One byte of `msg_hex` (2 digits) for the longest key of a message.
+            msg: Some(b"\xff"),
+            partial: Some(false),
+            reason: Some(Reason::MaxConns),
+            bytes_in: Some(u64::MAX),
+            bytes_out: Some(u64::MAX),
+            totals: all.into(),
+            ..Record::new(ts(), Level::Error, Event::Listening)
+        };
+        let mut buf = [0u8; 1024];
+        let n = r.format(&mut buf).unwrap();
+        assert_eq!(n - 2, 485);
+        assert!(n - 2 <= FIXED_MAX);
+        assert!(n <= r.max_formatted_len());
+    }
+
+    #[test]
+    fn too_small_buffer_is_an_error() {
+        let r = Record {
+            msg: Some(b"hello"),
+            ..Record::event(ts(), Event::Echo)
+        };
+        let mut buf = [0u8; 40];
+        assert_eq!(r.format(&mut buf), Err(CapacityError));
+    }
+}
