@@ -219,7 +219,13 @@ fn nothing_is_invented_and_nothing_is_lost() {
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     assert_eq!(&rows[0][col("conns")], "3");
-    for total in ["rejected", "echoes", "refused_port", "console_dropped", "bytes_in"] {
+    for total in [
+        "rejected",
+        "echoes",
+        "refused_port",
+        "console_dropped",
+        "bytes_in",
+    ] {
         assert_eq!(&rows[0][col(total)], "", "{total} was never logged");
     }
     assert_eq!(&rows[0][col("extra")], r#"{"extra":1}"#);
