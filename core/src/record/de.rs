@@ -322,11 +322,16 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 Key::Ts => f.ts = Some(map.next_value()?),
                 Key::Level => {
                     let name = map.next_value()?;
-                    f.level = Some(self.name(name, Level::from_record_name, ParseErrorKind::UnknownLevel)?);
+                    f.level = Some(self.name(
+                        name,
+                        Level::from_record_name,
+                        ParseErrorKind::UnknownLevel,
+                    )?);
                 }
                 Key::Event => {
                     let name = map.next_value()?;
-                    f.event = Some(self.name(name, Event::from_name, ParseErrorKind::UnknownEvent)?);
+                    f.event =
+                        Some(self.name(name, Event::from_name, ParseErrorKind::UnknownEvent)?);
                 }
                 Key::Conn => f.conn = map.next_value()?,
                 Key::Peer => f.peer = map.next_value()?,
@@ -550,8 +555,14 @@ impl<'a> Fields<'a> {
             (None, Some(h)) => Some(text::hex(h, &mut scratch)?),
             (None, None) => None,
         };
-        let peer = self.peer.map(|p| text::decode(p, &mut scratch)).transpose()?;
-        let addr = self.addr.map(|a| text::decode(a, &mut scratch)).transpose()?;
+        let peer = self
+            .peer
+            .map(|p| text::decode(p, &mut scratch))
+            .transpose()?;
+        let addr = self
+            .addr
+            .map(|a| text::decode(a, &mut scratch))
+            .transpose()?;
         Ok(Record {
             ts,
             level,
@@ -610,13 +621,22 @@ mod tests {
     fn refuses_with_a_reason() {
         for (tail, kind) in [
             (r#","conn":-1}"#, ParseErrorKind::BadNumber),
-            (r#","conn":18446744073709551616}"#, ParseErrorKind::BadNumber),
+            (
+                r#","conn":18446744073709551616}"#,
+                ParseErrorKind::BadNumber,
+            ),
             (r#","conn":"1"}"#, ParseErrorKind::WrongType("conn")),
             (r#","msg":"\q"}"#, ParseErrorKind::BadEscape),
             (r#","msg":"a	b"}"#, ParseErrorKind::ControlCharacter),
-            (r#","msg":"a","msg_hex":"00"}"#, ParseErrorKind::MsgAndMsgHex),
+            (
+                r#","msg":"a","msg_hex":"00"}"#,
+                ParseErrorKind::MsgAndMsgHex,
+            ),
             (r#","msg_hex":"0"}"#, ParseErrorKind::BadHex),
-            (r#","conn":1,"conn":2}"#, ParseErrorKind::DuplicateKey("conn")),
+            (
+                r#","conn":1,"conn":2}"#,
+                ParseErrorKind::DuplicateKey("conn"),
+            ),
             (r#","reason":"nope"}"#, ParseErrorKind::UnknownReason),
             (r#","x":tru}"#, ParseErrorKind::Syntax),
             (r#","x":"\x"}"#, ParseErrorKind::BadEscape),
@@ -632,7 +652,11 @@ mod tests {
             parse(r#"{"level":"INFO","event":"echo"}"#),
             Err(ParseErrorKind::MissingField("ts"))
         );
-        let deep = std::format!("{{{HEAD},\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = std::format!(
+            "{{{HEAD},\"x\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         assert_eq!(parse(&deep), Err(ParseErrorKind::TooDeep));
     }
 

@@ -392,7 +392,10 @@ mod tests {
         let e = Extra::from_object(r#" {"b":1, "ts":"x","a" : [1, {"c":null}],"b":"2"} "#).unwrap();
         let m: std::vec::Vec<_> = e.members().collect();
         assert_eq!(m, [("b", "1"), ("a", r#"[1, {"c":null}]"#), ("b", "\"2\"")]);
-        assert_eq!(std::format!("{e}"), r#"{"b":1,"a":[1, {"c":null}],"b":"2"}"#);
+        assert_eq!(
+            std::format!("{e}"),
+            r#"{"b":1,"a":[1, {"c":null}],"b":"2"}"#
+        );
         assert!(Extra::from_object("{}").unwrap().is_empty());
         assert!(Extra::NONE.is_empty());
     }
@@ -400,14 +403,28 @@ mod tests {
     #[test]
     fn refuses_what_json_refuses() {
         for bad in [
-            "{", "{\"a\":}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":tru}", "{\"a\":[1,]}",
-            "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{\"a\":1} x", "[1]", "{\"a\":\"\t\"}",
-            "{\"a\" 1}", "{1:1}", "{\"a\":1,}",
+            "{",
+            "{\"a\":}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":tru}",
+            "{\"a\":[1,]}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":1} x",
+            "[1]",
+            "{\"a\":\"\t\"}",
+            "{\"a\" 1}",
+            "{1:1}",
+            "{\"a\":1,}",
         ] {
             assert!(validate_object(bad.as_bytes()).is_err(), "{bad}");
         }
         let deep = std::format!("{{\"a\":{}{}}}", "[".repeat(65), "]".repeat(65));
-        assert_eq!(validate_object(deep.as_bytes()), Err(ParseErrorKind::TooDeep));
+        assert_eq!(
+            validate_object(deep.as_bytes()),
+            Err(ParseErrorKind::TooDeep)
+        );
         let ok = std::format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
         assert_eq!(validate_object(ok.as_bytes()), Ok(()));
     }

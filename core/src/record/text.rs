@@ -155,13 +155,15 @@ fn surrogate_pair(s: &str) -> Result<Option<char>, ParseErrorKind> {
         .filter(|l| (0xdc00..=0xdfff).contains(l))
         .ok_or(ParseErrorKind::BadEscape)?;
     let code = 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
-    char::from_u32(code).map(Some).ok_or(ParseErrorKind::BadEscape)
+    char::from_u32(code)
+        .map(Some)
+        .ok_or(ParseErrorKind::BadEscape)
 }
 
 fn hex4(digits: &[u8]) -> Option<u32> {
-    digits.iter().try_fold(0u32, |v, &d| {
-        hex_value(d).map(|d| v * 16 + u32::from(d))
-    })
+    digits
+        .iter()
+        .try_fold(0u32, |v, &d| hex_value(d).map(|d| v * 16 + u32::from(d)))
 }
 
 pub(super) fn hex_value(d: u8) -> Option<u8> {
@@ -185,7 +187,10 @@ mod tests {
 
     #[test]
     fn decodes_as_json_does() {
-        assert_eq!(text(r#"a\"b\\c\/\n\t\u00e9"#).unwrap(), "a\"b\\c/\n\t\u{e9}");
+        assert_eq!(
+            text(r#"a\"b\\c\/\n\t\u00e9"#).unwrap(),
+            "a\"b\\c/\n\t\u{e9}"
+        );
         assert_eq!(text(r"\ud83d\ude00!").unwrap(), "\u{1f600}!");
         assert_eq!(text(r"x\ud83d"), Err(ParseErrorKind::BadEscape));
         assert_eq!(text(r"\ude00"), Err(ParseErrorKind::BadEscape));
