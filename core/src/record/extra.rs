@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::ParseErrorKind;
-use super::de::Key;
+use super::key::Key;
 
 /// How deeply containers may nest inside one unknown field's value.
 pub const MAX_DEPTH: u32 = 64;
