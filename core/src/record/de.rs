@@ -65,55 +65,64 @@ struct Context {
     key: Option<Key>,
 }
 
-/// Deserializes [`Fields`], noting in `cx` why it failed.
-struct FieldsSeed<'c>(&'c Cell<Context>);
+/// Deserializes [`Fields`] into `out` (not returned: the struct is large and the archiver
+/// reads millions), noting in `cx` why it failed.
+struct FieldsSeed<'c, 'de> {
+    cx: &'c Cell<Context>,
+    out: &'c mut Fields<'de>,
+}
 
-impl FieldsSeed<'_> {
-    fn fail<E: de::Error>(&self, kind: ParseErrorKind) -> E {
-        let mut cx = self.0.get();
-        cx.kind = Some(kind);
-        self.0.set(cx);
-        E::custom(kind)
-    }
+/// Raises `kind` as the error, noting it in `cx`.
+fn fail<E: de::Error>(cx: &Cell<Context>, kind: ParseErrorKind) -> E {
+    let mut c = cx.get();
+    c.kind = Some(kind);
+    cx.set(c);
+    E::custom(kind)
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        FieldsSeed(&Cell::new(Context::default())).deserialize(d)
+        let mut out = Fields::default();
+        FieldsSeed {
+            cx: &Cell::new(Context::default()),
+            out: &mut out,
+        }
+        .deserialize(d)?;
+        Ok(out)
     }
 }
 
 use serde::Deserialize;
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = Fields<'de>;
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
-    type Value = Fields<'de>;
+impl<'de> Visitor<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a log record (a JSON object)")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-        let mut f = Fields::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let FieldsSeed { cx, out: f } = self;
         let mut seen = 0u32;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let Some(key) = key else {
                 f.has_unknown = true;
-                map.next_value_seed(Skip(0, self.0))?;
+                map.next_value_seed(Skip(0, cx))?;
                 continue;
             };
             if seen & key.bit() != 0 {
-                return Err(self.fail(ParseErrorKind::DuplicateKey(key.name())));
+                return Err(fail(cx, ParseErrorKind::DuplicateKey(key.name())));
             }
             seen |= key.bit();
-            self.0.set(Context {
+            cx.set(Context {
                 kind: None,
                 key: Some(key),
             });
@@ -121,7 +130,8 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 Key::Ts => f.ts = Some(map.next_value()?),
                 Key::Level => {
                     let name = map.next_value()?;
-                    f.level = Some(self.name(
+                    f.level = Some(lookup_name(
+                        cx,
                         name,
                         Level::from_record_name,
                         ParseErrorKind::UnknownLevel,
@@ -129,15 +139,19 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 }
                 Key::Event => {
                     let name = map.next_value()?;
-                    f.event =
-                        Some(self.name(name, Event::from_name, ParseErrorKind::UnknownEvent)?);
+                    f.event = Some(lookup_name(
+                        cx,
+                        name,
+                        Event::from_name,
+                        ParseErrorKind::UnknownEvent,
+                    )?);
                 }
                 Key::Conn => f.conn = map.next_value()?,
                 Key::Peer => f.peer = map.next_value()?,
                 Key::Proto => {
                     let name: Option<EscapedStr<'de>> = map.next_value()?;
                     f.proto = name
-                        .map(|n| self.name(n, Proto::from_name, ParseErrorKind::UnknownProto))
+                        .map(|n| lookup_name(cx, n, Proto::from_name, ParseErrorKind::UnknownProto))
                         .transpose()?;
                 }
                 Key::Addr => f.addr = map.next_value()?,
@@ -147,7 +161,9 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 Key::Reason => {
                     let name: Option<EscapedStr<'de>> = map.next_value()?;
                     f.reason = name
-                        .map(|n| self.name(n, Reason::from_name, ParseErrorKind::UnknownReason))
+                        .map(|n| {
+                            lookup_name(cx, n, Reason::from_name, ParseErrorKind::UnknownReason)
+                        })
                         .transpose()?;
                 }
                 Key::BytesIn => f.bytes_in = map.next_value()?,
@@ -159,26 +175,24 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                     }
                 }
             }
-            self.0.set(Context::default());
+            cx.set(Context::default());
         }
-        Ok(f)
+        Ok(())
     }
 }
 
-impl FieldsSeed<'_> {
-    /// A name (level, event, proto, reason) decoded and looked up.
-    fn name<T, E: de::Error>(
-        &self,
-        name: EscapedStr<'_>,
-        lookup: fn(&[u8]) -> Option<T>,
-        unknown: ParseErrorKind,
-    ) -> Result<T, E> {
-        let mut buf = [0u8; 16];
-        match text::short(name, &mut buf) {
-            Ok(Some(n)) => lookup(&buf[..n]).ok_or_else(|| self.fail(unknown)),
-            Ok(None) => Err(self.fail(unknown)),
-            Err(kind) => Err(self.fail(kind)),
-        }
+/// A name (level, event, proto, reason) decoded and looked up.
+fn lookup_name<T, E: de::Error>(
+    cx: &Cell<Context>,
+    name: EscapedStr<'_>,
+    lookup: fn(&[u8]) -> Option<T>,
+    unknown: ParseErrorKind,
+) -> Result<T, E> {
+    let mut buf = [0u8; 16];
+    match text::short(name, &mut buf) {
+        Ok(Some(name)) => lookup(name).ok_or_else(|| fail(cx, unknown)),
+        Ok(None) => Err(fail(cx, unknown)),
+        Err(kind) => Err(fail(cx, kind)),
     }
 }
 
@@ -263,14 +277,19 @@ impl<'a> Record<'a> {
             return Err(ParseError::new(ParseErrorKind::Empty));
         }
         let cx = Cell::new(Context::default());
+        let mut fields = Fields::default();
         let mut de = serde_json_core::de::Deserializer::new(object, None);
-        let fields = FieldsSeed(&cx)
-            .deserialize(&mut de)
-            .and_then(|f| de.end().map(|_| f))
-            .map_err(|e| {
-                let cx = cx.get();
-                ParseError::new(cx.kind.unwrap_or_else(|| kind_of(e, cx.key)))
-            })?;
+        let read = FieldsSeed {
+            cx: &cx,
+            out: &mut fields,
+        }
+        .deserialize(&mut de);
+        if let Err(e) = read.and_then(|()| de.end()) {
+            let cx = cx.get();
+            return Err(ParseError::new(
+                cx.kind.unwrap_or_else(|| kind_of(e, cx.key)),
+            ));
+        }
         let extra = if fields.has_unknown {
             extra::validate_object(object).map_err(ParseError::new)?;
             // Validated: JSON text outside strings is ASCII, and strings were checked.
@@ -288,7 +307,7 @@ impl<'a> Fields<'a> {
     /// The record these fields make: required fields checked, strings decoded into
     /// `scratch`.
     pub fn finish(
-        self,
+        &self,
         mut scratch: &'a mut [u8],
         extra: Extra<'a>,
     ) -> Result<Record<'a>, ParseErrorKind> {
@@ -296,8 +315,8 @@ impl<'a> Fields<'a> {
         let level = self.level.ok_or(ParseErrorKind::MissingField("level"))?;
         let event = self.event.ok_or(ParseErrorKind::MissingField("event"))?;
         let mut buf = [0u8; 32];
-        let n = text::short(ts, &mut buf)?.ok_or(ParseErrorKind::BadTimestamp)?;
-        let ts = Timestamp::parse(&buf[..n]).map_err(|_| ParseErrorKind::BadTimestamp)?;
+        let ts = text::short(ts, &mut buf)?.ok_or(ParseErrorKind::BadTimestamp)?;
+        let ts = Timestamp::parse(ts).map_err(|_| ParseErrorKind::BadTimestamp)?;
         let msg = match (self.msg, self.msg_hex) {
             (Some(_), Some(_)) => return Err(ParseErrorKind::MsgAndMsgHex),
             (Some(m), None) => Some(text::decode(m, &mut scratch)?.as_bytes()),

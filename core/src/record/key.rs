@@ -61,8 +61,7 @@ impl Key {
             return Key::from_name(raw.as_bytes());
         }
         let mut buf = [0u8; 16];
-        let n = text::short(EscapedStr(raw), &mut buf).ok()??;
-        Key::from_name(&buf[..n])
+        Key::from_name(text::short(EscapedStr(raw), &mut buf).ok()??)
     }
 
     pub(super) fn name(self) -> &'static str {
