@@ -5,6 +5,7 @@
 use core::fmt;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json_core::str::EscapedStr;
 
 use super::Record;
 use crate::time::Timestamp;
@@ -44,17 +45,17 @@ impl Serialize for Record<'_> {
             m.serialize_field("conn", &conn)?;
         }
         if let Some(peer) = self.peer {
-            m.serialize_field("peer", peer)?;
+            m.serialize_field("peer", &Text(peer))?;
         }
         if let Some(proto) = self.proto {
             m.serialize_field("proto", &proto)?;
         }
         if let Some(addr) = self.addr {
-            m.serialize_field("addr", addr)?;
+            m.serialize_field("addr", &Text(addr))?;
         }
         if let Some(msg) = self.msg {
             match core::str::from_utf8(msg) {
-                Ok(text) => m.serialize_field("msg", text)?,
+                Ok(text) => m.serialize_field("msg", &Text(text))?,
                 Err(_) => m.serialize_field("msg_hex", &Hex(msg))?,
             }
         }
@@ -78,6 +79,30 @@ impl Serialize for Record<'_> {
         }
         m.end()
     }
+}
+
+/// A string. One that needs no escape is handed over as serde-json-core's [`EscapedStr`]
+/// (already JSON), which it copies byte for byte; any other string goes through
+/// `serialize_str`, which escapes it character by character (a logged server formats one
+/// record per line, lines of up to `--max-line` bytes).
+struct Text<'s>(&'s str);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if needs_escape(self.0.as_bytes()) {
+            s.serialize_str(self.0)
+        } else {
+            EscapedStr(self.0).serialize(s)
+        }
+    }
+}
+
+/// Whether `text` holds a byte JSON must escape: `"`, `\` or a control character. No early
+/// exit, so that the loop vectorizes.
+fn needs_escape(text: &[u8]) -> bool {
+    text.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// Bytes as a string of lowercase hex digits.
