@@ -36,43 +36,68 @@ pub(super) const FIXED_MAX: usize = 488;
 /// fields are left out. Unknown fields are not part of it: [`Record::format`] adds them.
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize(self, None, s)
+    }
+}
+
+/// A record whose text message is already escaped (see [`Record::format`]).
+struct Escaped<'r, 'a> {
+    record: &'r Record<'a>,
+    msg: &'r str,
+}
+
+impl Serialize for Escaped<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize(self.record, Some(self.msg), s)
+    }
+}
+
+/// The record's fields; `escaped_msg`: its text message, already JSON-escaped.
+fn serialize<S: Serializer>(
+    r: &Record<'_>,
+    escaped_msg: Option<&str>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let this = r;
+    {
         let mut m = s.serialize_struct("Record", 3)?;
         let mut ts = [0u8; Timestamp::MAX_LEN];
-        m.serialize_field("ts", self.ts.format(&mut ts))?;
-        m.serialize_field("level", &self.level)?;
-        m.serialize_field("event", &self.event)?;
-        if let Some(conn) = self.conn {
+        m.serialize_field("ts", this.ts.format(&mut ts))?;
+        m.serialize_field("level", &this.level)?;
+        m.serialize_field("event", &this.event)?;
+        if let Some(conn) = this.conn {
             m.serialize_field("conn", &conn)?;
         }
-        if let Some(peer) = self.peer {
+        if let Some(peer) = this.peer {
             m.serialize_field("peer", &Text(peer))?;
         }
-        if let Some(proto) = self.proto {
+        if let Some(proto) = this.proto {
             m.serialize_field("proto", &proto)?;
         }
-        if let Some(addr) = self.addr {
+        if let Some(addr) = this.addr {
             m.serialize_field("addr", &Text(addr))?;
         }
-        if let Some(msg) = self.msg {
-            match core::str::from_utf8(msg) {
-                Ok(text) => m.serialize_field("msg", &Text(text))?,
-                Err(_) => m.serialize_field("msg_hex", &Hex(msg))?,
+        if let Some(msg) = this.msg {
+            match (escaped_msg, core::str::from_utf8(msg)) {
+                (Some(e), _) => m.serialize_field("msg", &EscapedStr(e))?,
+                (None, Ok(text)) => m.serialize_field("msg", &Text(text))?,
+                (None, Err(_)) => m.serialize_field("msg_hex", &Hex(msg))?,
             }
         }
-        if let Some(partial) = self.partial {
+        if let Some(partial) = this.partial {
             m.serialize_field("partial", &partial)?;
         }
-        if let Some(reason) = self.reason {
+        if let Some(reason) = this.reason {
             m.serialize_field("reason", &reason)?;
         }
-        if let Some(n) = self.bytes_in {
+        if let Some(n) = this.bytes_in {
             m.serialize_field("bytes_in", &n)?;
         }
-        if let Some(n) = self.bytes_out {
+        if let Some(n) = this.bytes_out {
             m.serialize_field("bytes_out", &n)?;
         }
         let names = super::TotalFields::NAMES;
-        for (name, value) in names.into_iter().zip(self.totals.values()) {
+        for (name, value) in names.into_iter().zip(this.totals.values()) {
             if let Some(n) = value {
                 m.serialize_field(name, &n)?;
             }
@@ -103,6 +128,93 @@ fn needs_escape(text: &[u8]) -> bool {
     text.iter().fold(false, |any, &b| {
         any | (b < 0x20) | (b == b'"') | (b == b'\\')
     })
+}
+
+impl Record<'_> {
+    /// serde-json-core's line for a record whose message needs escapes, faster: the message
+    /// is escaped into the end of `out` (byte runs copied, as serde-json-core does it char
+    /// by char) and handed over as [`EscapedStr`]. Falls back to plain serialization when
+    /// `out` has no room for both. The output is the same either way (a property test).
+    fn format_escaped(&self, msg: &str, out: &mut [u8]) -> Result<usize, CapacityError> {
+        let len = escaped_len(msg.as_bytes());
+        if let Some(split) = out.len().checked_sub(len) {
+            let (head, tail) = out.split_at_mut(split);
+            escape_into(msg.as_bytes(), tail);
+            if let Ok(escaped) = core::str::from_utf8(tail) {
+                let line = Escaped {
+                    record: self,
+                    msg: escaped,
+                };
+                if let Ok(n) = serde_json_core::to_slice(&line, head) {
+                    return Ok(n);
+                }
+            }
+        }
+        serde_json_core::to_slice(self, out).map_err(|_| CapacityError)
+    }
+}
+
+/// The escape serde-json-core writes for byte `b` of a string, if any: `\"`, `\\`, the
+/// short forms of BS, HT, LF, FF, CR, and `\u00XX` (upper-case hex) for other controls.
+fn escape_of(b: u8, buf: &mut [u8; 6]) -> Option<&[u8]> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x09 => b't',
+        0x0a => b'n',
+        0x0c => b'f',
+        0x0d => b'r',
+        0..0x20 => {
+            *buf = [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ];
+            return Some(&buf[..]);
+        }
+        _ => return None,
+    };
+    buf[0] = b'\\';
+    buf[1] = short;
+    Some(&buf[..2])
+}
+
+/// The length of `text` escaped.
+fn escaped_len(text: &[u8]) -> usize {
+    let mut buf = [0u8; 6];
+    text.iter()
+        .map(|&b| escape_of(b, &mut buf).map_or(1, <[u8]>::len))
+        .sum()
+}
+
+/// `text` escaped into `out`, which is [`escaped_len`] long.
+fn escape_into(text: &[u8], out: &mut [u8]) {
+    let mut buf = [0u8; 6];
+    let mut at = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let run = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+            .unwrap_or(rest.len());
+        if let Some(dst) = out.get_mut(at..at + run) {
+            dst.copy_from_slice(&rest[..run]);
+        }
+        at += run;
+        let Some(&b) = rest.get(run) else { break };
+        if let Some(e) = escape_of(b, &mut buf) {
+            if let Some(dst) = out.get_mut(at..at + e.len()) {
+                dst.copy_from_slice(e);
+            }
+            at += e.len();
+        }
+        rest = &rest[run + 1..];
+    }
 }
 
 /// Bytes as a string of lowercase hex digits.
@@ -136,7 +248,10 @@ impl Record<'_> {
     /// The defined fields are serde-json-core's serialization of the record; the unknown
     /// fields follow them as read. On error the contents of `out` are unspecified.
     pub fn format(&self, out: &mut [u8]) -> Result<usize, CapacityError> {
-        let n = serde_json_core::to_slice(self, out).map_err(|_| CapacityError)?;
+        let n = match self.msg_str().filter(|m| needs_escape(m.as_bytes())) {
+            Some(msg) => self.format_escaped(msg, out)?,
+            None => serde_json_core::to_slice(self, out).map_err(|_| CapacityError)?,
+        };
         // The object's closing brace: the unknown fields go before it.
         let close = n.checked_sub(1).ok_or(CapacityError)?;
         let rest = out.get_mut(close..).ok_or(CapacityError)?;
@@ -246,6 +361,34 @@ mod tests {
         assert_eq!(n - 2, 485);
         assert!(n - 2 <= FIXED_MAX);
         assert!(n <= r.max_formatted_len());
+    }
+
+    proptest::proptest! {
+        /// The fast path for messages with escapes writes exactly serde-json-core's line,
+        /// and so does the fallback when the buffer is too small for the fast path.
+        #[test]
+        fn escaped_messages_format_as_serde_json_core_writes_them(
+            msg in "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}])*",
+            slack in 0usize..64,
+        ) {
+            let r = Record {
+                peer: Some("127.0.0.1:9"),
+                msg: Some(msg.as_bytes()),
+                partial: Some(true),
+                ..Record::event(ts(), Event::Echo)
+            };
+            let mut want = std::vec![0u8; r.max_formatted_len()];
+            let n = serde_json_core::to_slice(&r, &mut want).unwrap();
+            want.truncate(n);
+            want.push(b'\n');
+            let mut buf = std::vec![0u8; r.max_formatted_len()];
+            let n = r.format(&mut buf).unwrap();
+            proptest::prop_assert_eq!(&buf[..n], &want[..]);
+            // Just big enough for the line, too small for the line plus the escaped copy.
+            let mut tight = std::vec![0u8; want.len() + slack];
+            let n = r.format(&mut tight).unwrap();
+            proptest::prop_assert_eq!(&tight[..n], &want[..]);
+        }
     }
 
     #[test]
