@@ -272,7 +272,7 @@ impl<'a> Record<'a> {
         if scratch.len() < line.len() {
             return Err(ParseError::new(ParseErrorKind::ScratchTooSmall));
         }
-        let object = line.trim_ascii();
+        let object = trim_json_space(line);
         if object.is_empty() {
             return Err(ParseError::new(ParseErrorKind::Empty));
         }
@@ -301,6 +301,18 @@ impl<'a> Record<'a> {
         };
         fields.finish(scratch, extra).map_err(ParseError::new)
     }
+}
+
+/// `line` without the white space JSON allows around a value (space, tab, LF, CR: not the
+/// form feed or vertical tab that `trim_ascii` also takes).
+fn trim_json_space(line: &[u8]) -> &[u8] {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = line.iter().position(|b| !space(b)).unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    &line[start..end]
 }
 
 impl<'a> Fields<'a> {
@@ -415,6 +427,9 @@ mod tests {
             assert_eq!(parse(&line), Err(kind), "{line}");
         }
         assert_eq!(parse("  "), Err(ParseErrorKind::Empty));
+        // Found by fuzzing: a form feed is not JSON white space.
+        let ff = std::format!("\x0c{{{HEAD}}}");
+        assert_eq!(parse(&ff), Err(ParseErrorKind::NotAnObject));
         assert_eq!(parse("[1]"), Err(ParseErrorKind::NotAnObject));
         assert_eq!(
             parse(r#"{"level":"INFO","event":"echo"}"#),

@@ -16,9 +16,15 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// A JSON Lines record, as read (without the white space around it).
+    /// A JSON Lines record, as read (without the JSON white space around it).
     pub fn line(&mut self, line: &[u8]) {
-        self.out.extend_from_slice(line.trim_ascii());
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let start = line.iter().position(|b| !space(b)).unwrap_or(line.len());
+        let end = line
+            .iter()
+            .rposition(|b| !space(b))
+            .map_or(start, |i| i + 1);
+        self.out.extend_from_slice(&line[start..end]);
         self.out.push(b'\n');
     }
 
