@@ -23,11 +23,23 @@ fn echo_record(msg: &[u8]) -> Record<'_> {
     }
 }
 
-/// A typical text line, and one that needs escapes (quotes, a tab, non-ASCII).
-const MESSAGES: [&str; 2] = [
+/// A typical text line, one that needs escapes (quotes, a tab, non-ASCII), and a line at the
+/// default `--max-line` (4096 bytes).
+const MESSAGES: [&str; 3] = [
     "Hi There, this is a line of text sent to the echo server",
     "say \"hi\"\tto caf\u{e9} \\ back\r",
+    LONG,
 ];
+
+/// 64 repeats of 64 bytes.
+macro_rules! x64 {
+    ($s:expr) => {
+        concat!($s, $s, $s, $s, $s, $s, $s, $s)
+    };
+}
+const LONG: &str = x64!(x64!(
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do."
+));
 
 #[divan::bench(args = MESSAGES)]
 fn format_echo_record(bencher: Bencher, msg: &str) {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use echo_core::record::{Event, Proto, Reason, Record, Totals};
+use echo_core::record::{Event, Proto, Reason, Record, TotalFields};
 use echo_core::time::Timestamp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_echokit");
@@ -112,11 +112,11 @@ fn session_log() -> Vec<u8> {
     log.extend(line(&Record {
         bytes_in: Some(77),
         bytes_out: Some(77),
-        totals: Some(Totals {
-            conns: 1,
-            echoes: 7,
-            ..Totals::default()
-        }),
+        totals: TotalFields {
+            conns: Some(1),
+            echoes: Some(7),
+            ..TotalFields::NONE
+        },
         ..Record::event(ts("2026-11-23T10:15:05.000Z"), Event::Shutdown)
     }));
     log
@@ -175,7 +175,66 @@ fn csv_keeps_awkward_messages_exact() {
     assert_eq!(&rows[8][col("bytes_in")], "77");
     assert_eq!(&rows[9][col("event")], "shutdown");
     assert_eq!(&rows[9][col("bytes_out")], "77");
+    assert_eq!(&rows[9][col("conns")], "1");
+    assert_eq!(&rows[9][col("echoes")], "7");
+    // Totals the record does not hold stay empty; so does `extra`.
+    assert_eq!(&rows[9][col("rejected")], "");
+    assert_eq!(&rows[9][col("extra")], "");
     assert_eq!(names(dir.path()), ["archive.csv", "echo-server.log"]);
+}
+
+/// The CSV header: the five fixed columns, every other defined field, `extra` last.
+#[test]
+fn csv_has_a_column_for_every_defined_field_and_extra_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = archive(dir.path(), &["-i", "-", "-o", "-", "-a", "false"], b"");
+    assert_exit(&out, 0);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "ts,level,event,peer,msg,msg_hex,conn,proto,addr,partial,reason,bytes_in,bytes_out,\
+         conns,rejected,echoes,refused_port,refused_rate,refused_busy,console_dropped,extra\n"
+    );
+}
+
+/// The issue's case: a `shutdown` holding only `conns`, and a field the format does not
+/// define. Nothing is invented (no other total), nothing is dropped (`extra`), in JSON and
+/// CSV alike; field order, spelling and unknown values survive JSON output as read.
+#[test]
+fn nothing_is_invented_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = concat!(
+        r#"{"ts":"2026-11-23T10:15:05.000Z","level":"INFO","event":"shutdown","conns":3,"extra":1}"#,
+        "\n",
+        r#"{"event":"echo", "msg":"caf\u00e9","ts":"2026-11-23T10:15:05.001Z","site":{"rack":[1,2.5,null]},"level":"INFO","partial":false,"x":"a,\"b\""}"#,
+        "\n",
+    );
+    let out = archive(dir.path(), &["-i", "-", "-o", "-", "-j"], log.as_bytes());
+    assert_exit(&out, 0);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), log);
+
+    let out = archive(dir.path(), &["-i", "-", "-o", "-"], log.as_bytes());
+    assert_exit(&out, 0);
+    let mut r = csv::Reader::from_reader(&out.stdout[..]);
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("conns")], "3");
+    for total in [
+        "rejected",
+        "echoes",
+        "refused_port",
+        "console_dropped",
+        "bytes_in",
+    ] {
+        assert_eq!(&rows[0][col(total)], "", "{total} was never logged");
+    }
+    assert_eq!(&rows[0][col("extra")], r#"{"extra":1}"#);
+    assert_eq!(&rows[1][col("msg")], "caf\u{e9}");
+    assert_eq!(&rows[1][col("partial")], "false");
+    assert_eq!(
+        &rows[1][col("extra")],
+        r#"{"site":{"rack":[1,2.5,null]},"x":"a,\"b\""}"#
+    );
 }
 
 #[test]
@@ -624,6 +683,12 @@ fn a_real_server_log_archives_exactly() {
         }
     }
     assert_eq!(&echoes[4][col("partial")], "true");
+    if common::GRACEFUL_STOP {
+        let shutdown = rows.last().unwrap();
+        assert_eq!(&shutdown[col("conns")], "1");
+        assert_eq!(&shutdown[col("echoes")], "5");
+        assert_eq!(&shutdown[col("rejected")], "0");
+    }
 
     // JSON Lines out is the log itself, line for line.
     let out = archive(

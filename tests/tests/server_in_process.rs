@@ -89,7 +89,7 @@ fn a_stopper_stops_every_worker() {
         .split_inclusive(|&b| b == b'\n')
         .filter_map(|line| {
             let r = Record::parse(line, &mut scratch).expect("every line is a record");
-            (r.event == Event::Shutdown).then(|| r.totals.map_or(0, |t| t.conns))
+            (r.event == Event::Shutdown).then(|| r.totals.conns.unwrap_or(0))
         })
         .collect();
     assert_eq!(shutdowns, [6]);

@@ -56,19 +56,13 @@ impl fmt::Display for Human<'_, '_> {
             }
             Event::Shutdown => {
                 f.write_str("shutdown")?;
-                if let Some(t) = r.totals {
-                    write!(
-                        f,
-                        ": {} connections, {} rejected, {} echoes, refused {} port / {} rate / {} busy",
-                        t.conns,
-                        t.rejected,
-                        t.echoes,
-                        t.refused_port,
-                        t.refused_rate,
-                        t.refused_busy
-                    )?;
-                    if t.console_dropped > 0 {
-                        write!(f, ", {} console lines dropped", t.console_dropped)?;
+                // Only the totals the record holds, each with its name.
+                let names = super::TotalFields::NAMES;
+                let mut sep = ": ";
+                for (name, value) in names.into_iter().zip(r.totals.values()) {
+                    if let Some(n) = value {
+                        write!(f, "{sep}{name} {n}")?;
+                        sep = ", ";
                     }
                 }
                 if let (Some(i), Some(o)) = (r.bytes_in, r.bytes_out) {
@@ -89,7 +83,7 @@ impl fmt::Display for Human<'_, '_> {
                 }
             }
         }
-        if r.partial {
+        if r.is_partial() {
             f.write_str(" (partial)")?;
         }
         Ok(())

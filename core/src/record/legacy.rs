@@ -41,7 +41,12 @@ pub fn is_record_start(line: &[u8]) -> bool {
 /// 64 bytes are enough for any IPv4 or unscoped IPv6 peer; a peer that does not fit is an
 /// error ([`ParseErrorKind::ScratchTooSmall`]), never a record of another kind.
 pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, ParseError> {
-    let err = |kind, offset| Err(ParseError { kind, offset });
+    let err = |kind, offset| {
+        Err(ParseError {
+            kind,
+            offset: Some(offset),
+        })
+    };
     let text = strip_newline(text);
     if text.is_empty() {
         return err(ParseErrorKind::Empty, 0);
@@ -56,20 +61,20 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     let rest = &text[TS_LEN + 2..];
     let level_end = find(rest, b"::").ok_or(ParseError {
         kind: ParseErrorKind::MissingField("level"),
-        offset: TS_LEN + 2,
+        offset: Some(TS_LEN + 2),
     })?;
     let level = core::str::from_utf8(&rest[..level_end])
         .ok()
         .and_then(Level::from_name_loose)
         .ok_or(ParseError {
             kind: ParseErrorKind::UnknownLevel,
-            offset: TS_LEN + 2,
+            offset: Some(TS_LEN + 2),
         })?;
     let after_level = &rest[level_end + 2..];
     let msg_at = TS_LEN + 2 + level_end + 2;
     let logger_end = find(after_level, b"::").ok_or(ParseError {
         kind: ParseErrorKind::MissingField("msg"),
-        offset: msg_at,
+        offset: Some(msg_at),
     })?;
     let message = &after_level[logger_end + 2..];
     let msg_at = msg_at + logger_end + 2;
@@ -83,7 +88,7 @@ pub fn parse<'a>(text: &'a [u8], scratch: &'a mut [u8]) -> Result<Record<'a>, Pa
     if let Some(r) = client_echo(ts, level, message, scratch) {
         return r.map_err(|kind| ParseError {
             kind,
-            offset: msg_at,
+            offset: Some(msg_at),
         });
     }
     if let Some(addr) = message.strip_prefix(b"EchoServer Listening on ") {

@@ -10,19 +10,32 @@
 //! back, so that `parse(format(r)) == r` for every record: messages are bytes, written as
 //! `msg` (JSON string) when they are UTF-8 and as `msg_hex` otherwise, and every string is
 //! escaped so that no message can end its string, split the line or forge a field.
-//! The JSON code is written for this one flat schema (no allocation, no recursion, one pass)
-//! because the archiver reads millions of lines a second through it.
+//!
+//! Records are serde types and their JSON is serde-json-core's (no_std, no allocation), the
+//! same code on a device and a PC: [`Record`] is `Serialize`, [`Fields`] (a record as read,
+//! strings still escaped) is `Deserialize`. What serde-json-core leaves to its user is done
+//! on top of it: decoding escaped strings into the caller's scratch buffer ([`text`]), and
+//! carrying the fields this format does not define ([`Extra`], a scan of the object's
+//! top-level members that runs only when a record has such fields).
 
-mod format;
+mod de;
+mod error;
+mod extra;
 mod human;
+mod key;
 pub mod legacy;
-mod parse;
+mod ser;
+mod text;
+mod totals;
 
 use core::fmt;
 
-pub use format::CapacityError;
+pub use de::Fields;
+pub use error::{ParseError, ParseErrorKind};
+pub use extra::{Extra, MAX_DEPTH, Members};
 pub use human::Human;
-pub use parse::{ParseError, ParseErrorKind};
+pub use ser::CapacityError;
+pub use totals::{TotalFields, Totals};
 
 use crate::time::Timestamp;
 
@@ -30,8 +43,8 @@ use crate::time::Timestamp;
 /// when `record.level <= threshold`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "UPPERCASE"))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     /// Something failed.
     Error,
@@ -102,8 +115,8 @@ impl fmt::Display for Level {
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Event {
     /// The server is listening; `addr` is the bound address, `proto` the protocol.
     Listening,
@@ -190,8 +203,8 @@ impl fmt::Display for Event {
 /// Transport protocol of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// TCP.
     Tcp,
@@ -227,8 +240,8 @@ impl fmt::Display for Proto {
 /// Why a connection closed, was rejected, or a datagram was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The peer closed its side (end of stream).
     Eof,
@@ -297,29 +310,11 @@ impl fmt::Display for Reason {
     }
 }
 
-/// The server's totals, carried by the `shutdown` record (alongside `bytes_in`/`bytes_out`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Totals {
-    /// TCP connections accepted and served.
-    pub conns: u64,
-    /// TCP connections rejected over `--max-conns`.
-    pub rejected: u64,
-    /// Echo records (lines and datagrams).
-    pub echoes: u64,
-    /// Datagrams refused for a source port below 1024.
-    pub refused_port: u64,
-    /// Datagrams refused over the rate limit.
-    pub refused_rate: u64,
-    /// Datagrams refused because the rate table was full, or too large.
-    pub refused_busy: u64,
-    /// Console lines dropped because stdout was not being read (PRODUCT.md "server":
-    /// logging never stalls echo).
-    pub console_dropped: u64,
-}
-
 /// One log record. Strings and the message borrow from the caller (the runner's state, or
 /// the line and scratch buffer given to [`Record::parse`]).
+///
+/// A record carries exactly the fields it was given: every field but `ts`, `level` and
+/// `event` is optional, and fields the format does not define ride along in `extra`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Record<'a> {
@@ -340,9 +335,9 @@ pub struct Record<'a> {
     /// The message: a line without its `\n`/`\r\n`, a datagram, or an error's text.
     /// Written as `msg` when UTF-8, as `msg_hex` otherwise.
     pub msg: Option<&'a [u8]>,
-    /// The message is not a whole line: a final line without newline, or a piece of a line
-    /// longer than `--max-line` (all pieces but the last).
-    pub partial: bool,
+    /// `Some(true)`: the message is not a whole line (a final line without newline, or a
+    /// piece of a line longer than `--max-line`, all pieces but the last).
+    pub partial: Option<bool>,
     /// Why (closed, rejected, refused).
     pub reason: Option<Reason>,
     /// Bytes received (closed: on the connection; shutdown: in all).
@@ -350,7 +345,9 @@ pub struct Record<'a> {
     /// Bytes sent (closed: on the connection; shutdown: in all).
     pub bytes_out: Option<u64>,
     /// Totals of a `shutdown` record.
-    pub totals: Option<Totals>,
+    pub totals: TotalFields,
+    /// Fields the log format does not define, as read.
+    pub extra: Extra<'a>,
 }
 
 impl<'a> Record<'a> {
@@ -366,11 +363,12 @@ impl<'a> Record<'a> {
             proto: None,
             addr: None,
             msg: None,
-            partial: false,
+            partial: None,
             reason: None,
             bytes_in: None,
             bytes_out: None,
-            totals: None,
+            totals: TotalFields::NONE,
+            extra: Extra::NONE,
         }
     }
 
@@ -389,19 +387,24 @@ impl<'a> Record<'a> {
         self.msg.and_then(|m| core::str::from_utf8(m).ok())
     }
 
+    /// Whether the message is a piece, not a whole line (`"partial":true`).
+    pub fn is_partial(&self) -> bool {
+        self.partial == Some(true)
+    }
+
     /// An upper bound on [`Record::format`]'s output length for this record: size the
     /// buffer with it and formatting cannot fail.
     pub fn max_formatted_len(&self) -> usize {
         let strings = self.peer.map_or(0, str::len)
             + self.addr.map_or(0, str::len)
             + self.msg.map_or(0, <[u8]>::len);
-        format::FIXED_MAX + 6 * strings
+        ser::FIXED_MAX + 6 * strings + self.extra.max_len()
     }
 
-    /// [`Record::max_formatted_len`] for any record whose message is at most `msg_len`
-    /// bytes and whose peer and address are socket addresses.
+    /// [`Record::max_formatted_len`] for any record without unknown fields whose message
+    /// is at most `msg_len` bytes and whose peer and address are socket addresses.
     pub const fn max_len_for_msg(msg_len: usize) -> usize {
         // "[ffff:...:ffff%4294967295]:65535" is at most 58 bytes; escaping cannot grow it.
-        format::FIXED_MAX + 2 * 58 + 6 * msg_len
+        ser::FIXED_MAX + 2 * 58 + 6 * msg_len
     }
 }

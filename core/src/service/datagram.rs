@@ -77,9 +77,8 @@ fn decide(
                     let partial = pieces.peek().is_some();
                     log.write(&udp_record(ts, peer, piece, partial));
                 }
-            } else {
-                counts.totals.echoes += 1;
             }
+            // Below the level no echo record is written, and `echoes` counts records (as TCP).
             true
         }
         Verdict::Refuse(reason) => {
@@ -108,7 +107,7 @@ fn udp_record<'a>(ts: Timestamp, peer: &'a str, msg: &'a [u8], partial: bool) ->
         peer: Some(peer),
         proto: Some(Proto::Udp),
         msg: Some(msg),
-        partial,
+        partial: partial.then_some(true),
         ..Record::event(ts, Event::Echo)
     }
 }

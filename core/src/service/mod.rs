@@ -507,10 +507,11 @@ impl<L: Log, S: AsMut<[u8]>, P: UdpPolicy, A: Admission> Service<L, S, P, A> {
         let r = Record {
             bytes_in: Some(self.counts.bytes_in),
             bytes_out: Some(self.counts.bytes_out),
-            totals: Some(Totals {
+            totals: Totals {
                 console_dropped: self.log.dropped(),
                 ..self.counts.totals
-            }),
+            }
+            .into(),
             ..Record::event(self.log.timestamp(now), Event::Shutdown)
         };
         self.log.write_always(&r);
@@ -573,16 +574,17 @@ impl<'s, L: Log> Lines<'s, L> {
 
     /// An `echo` record for `line`.
     fn echo(&mut self, line: echo::Line<'_>) {
-        self.counts.totals.echoes += 1;
+        // `echoes` counts echo records written, so it means the same at every level.
         if !self.log.enabled(Event::Echo.level()) {
             return;
         }
+        self.counts.totals.echoes += 1;
         self.write(|ts, peer, id, log| {
             log.write(&Record {
                 conn: Some(id),
                 peer: Some(peer),
                 msg: Some(line.bytes),
-                partial: line.partial,
+                partial: line.partial.then_some(true),
                 ..Record::event(ts, Event::Echo)
             });
         });

@@ -329,7 +329,8 @@ fn idle_connections_close_at_their_deadline() {
     assert!(svc.log().lines[1].contains(r#""reason":"idle""#));
 }
 
-/// Below INFO nothing is framed or formatted, but everything is still counted.
+/// Below INFO nothing is framed or formatted; connections and bytes are still counted, and
+/// `echoes` (echo records written) is 0 for TCP and UDP alike.
 #[test]
 fn at_warn_only_rejections_are_written() {
     let mut svc = service_at(Level::Warn, 1);
@@ -347,11 +348,8 @@ fn at_warn_only_rejections_are_written() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("rejected"));
     assert_eq!(svc.totals().conns, 1);
-    assert_eq!(
-        svc.totals().echoes,
-        1,
-        "a UDP echo counts; TCP lines are not framed"
-    );
+    assert_eq!(svc.totals().echoes, 0, "no echo record was written");
+    assert_eq!(svc.bytes(), (5, 5), "4 TCP bytes and 1 UDP byte in, echoed");
 }
 
 /// Datagrams: answered ones are logged in `max_line` pieces; refused ones are counted by

@@ -1,11 +1,14 @@
 //! CSV rows (RFC 4180): one row per record, a header first.
 //!
-//! Columns: `ts,level,event,peer,msg,msg_hex` (PRODUCT.md fixes these first), then the
-//! per-connection fields `conn,proto,addr,partial,reason,bytes_in,bytes_out`. The
-//! `shutdown` record's six totals are left out of CSV (six more columns, empty on every
-//! other row, cost 14 % of the archiver's CPU); `-j` keeps every field.
+//! Columns: `ts,level,event,peer,msg` (PRODUCT.md fixes these first), then every other
+//! field the log format defines: `msg_hex,conn,proto,addr,partial,reason,bytes_in,
+//! bytes_out` and the `shutdown` totals `conns,rejected,echoes,refused_port,refused_rate,
+//! refused_busy,console_dropped`, then `extra`: the fields the format does not define, as
+//! one JSON object in the order read (empty when there are none).
 //! A text message goes in `msg`; a binary one leaves `msg` empty and goes in `msg_hex`
-//! (lowercase hex, as in the log). Absent fields are empty; `partial` is `true` or empty.
+//! (lowercase hex, as in the log). A cell is filled only from the record's own field: an
+//! absent field is an empty cell, a string present but empty is `""` (so the two differ,
+//! as in PostgreSQL's CSV), `partial` is `true`, `false` or empty.
 //!
 //! Rows are appended straight to the chunk's output. A field holding a comma, quote, CR or
 //! LF is written by csv-core's `Writer` (the `csv` crate's engine: quotes around it, inner
@@ -17,11 +20,11 @@
 
 use std::io;
 
-use echo_core::record::Record;
+use echo_core::record::{Record, TotalFields};
 use echo_core::time::Timestamp;
 
 /// The header row.
-pub const HEADER: [&str; 13] = [
+pub const HEADER: [&str; 21] = [
     "ts",
     "level",
     "event",
@@ -35,6 +38,14 @@ pub const HEADER: [&str; 13] = [
     "reason",
     "bytes_in",
     "bytes_out",
+    "conns",
+    "rejected",
+    "echoes",
+    "refused_port",
+    "refused_rate",
+    "refused_busy",
+    "console_dropped",
+    "extra",
 ];
 
 /// The header line, as bytes.
@@ -53,6 +64,7 @@ pub struct Encoder {
     quoter: csv_core::Writer,
     quoted: Vec<u8>,
     hex: Vec<u8>,
+    extra: Vec<u8>,
 }
 
 impl Default for Encoder {
@@ -62,6 +74,7 @@ impl Default for Encoder {
             quoter: csv_core::Writer::new(),
             quoted: Vec::new(),
             hex: Vec::new(),
+            extra: Vec::new(),
         }
     }
 }
@@ -74,11 +87,11 @@ impl Encoder {
         self.plain(r.ts.format(&mut ts).as_bytes());
         self.plain(r.level.as_str().as_bytes());
         self.plain(r.event.as_str().as_bytes());
-        self.text(r.peer.unwrap_or_default().as_bytes());
+        self.string(r.peer.map(str::as_bytes));
         match r.msg {
             None => self.out.extend_from_slice(b",,"),
             Some(m) if m.is_ascii() || std::str::from_utf8(m).is_ok() => {
-                self.text(m);
+                self.string(Some(m));
                 self.out.push(b',');
             }
             Some(m) => {
@@ -91,11 +104,41 @@ impl Encoder {
         let mut n = [0u8; 20];
         self.plain(number(&mut n, r.conn));
         self.plain(r.proto.map_or("", |p| p.as_str()).as_bytes());
-        self.text(r.addr.unwrap_or_default().as_bytes());
-        self.plain(if r.partial { b"true" } else { b"" });
+        self.string(r.addr.map(str::as_bytes));
+        self.plain(match r.partial {
+            Some(true) => b"true",
+            Some(false) => b"false",
+            None => b"",
+        });
         self.plain(r.reason.map_or("", |p| p.as_str()).as_bytes());
         self.plain(number(&mut n, r.bytes_in));
-        self.out.extend_from_slice(number(&mut n, r.bytes_out));
+        self.plain(number(&mut n, r.bytes_out));
+        if r.totals == TotalFields::NONE {
+            // Every row but `shutdown`'s: seven empty cells at once.
+            self.out.extend_from_slice(b",,,,,,,");
+        } else {
+            for value in r.totals.values() {
+                self.plain(number(&mut n, value));
+            }
+        }
+        if !r.extra.is_empty() {
+            self.extra.clear();
+            self.extra.push(b'{');
+            for (i, (key, value)) in r.extra.members().enumerate() {
+                if i > 0 {
+                    self.extra.push(b',');
+                }
+                for part in ["\"", key, "\":", value] {
+                    self.extra.extend_from_slice(part.as_bytes());
+                }
+            }
+            self.extra.push(b'}');
+            let extra = std::mem::take(&mut self.extra);
+            self.text(&extra);
+            self.extra = extra;
+            // `text` ends every cell with a comma; the last one ends the row instead.
+            self.out.pop();
+        }
         self.out.push(b'\n');
     }
 
@@ -112,6 +155,18 @@ impl Encoder {
             self.out.extend_from_slice(field);
         }
         self.out.push(b',');
+    }
+
+    /// A string field and its comma: empty when absent, `""` when present but empty (the
+    /// convention of PostgreSQL's CSV and Python's `QUOTE_NOTNULL`), so that a reader can
+    /// tell the two apart.
+    #[inline]
+    fn string(&mut self, field: Option<&[u8]>) {
+        match field {
+            None => self.out.push(b','),
+            Some([]) => self.out.extend_from_slice(b"\"\","),
+            Some(text) => self.text(text),
+        }
     }
 
     /// A field of any text, and its comma.
@@ -234,11 +289,19 @@ mod tests {
             num(r.conn),
             r.proto.map_or("", |p| p.as_str()).into(),
             r.addr.unwrap_or_default().into(),
-            if r.partial { "true" } else { "" }.into(),
+            r.partial.map_or(String::new(), |p| p.to_string()).into(),
             r.reason.map_or("", |p| p.as_str()).into(),
             num(r.bytes_in),
             num(r.bytes_out),
         ]
+        .into_iter()
+        .chain(r.totals.values().map(num))
+        .chain([if r.extra.is_empty() {
+            Vec::new()
+        } else {
+            r.extra.to_string().into_bytes()
+        }])
+        .collect()
     }
 
     /// The row `csv::Writer` (default settings, as for the header) writes for `fields`.
@@ -272,9 +335,41 @@ mod tests {
         ]);
         assert_eq!(
             out,
-            "2026-11-23T10:15:02.123Z,INFO,echo,127.0.0.1:1,,61ff2c0a,,,,,,,\n\
-             2026-11-23T10:15:02.123Z,INFO,echo,,\"say \"\"hi\"\", ok\",,,,,,,,\n"
+            "2026-11-23T10:15:02.123Z,INFO,echo,127.0.0.1:1,,61ff2c0a,,,,,,,,,,,,,,,\n\
+             2026-11-23T10:15:02.123Z,INFO,echo,,\"say \"\"hi\"\", ok\",,,,,,,,,,,,,,,,\n"
         );
+    }
+
+    /// An empty string is `""`, an absent one an empty cell; both read back as empty.
+    #[test]
+    fn empty_strings_differ_from_absent() {
+        let out = rows(&[
+            Record {
+                peer: Some(""),
+                msg: Some(b""),
+                addr: None,
+                ..Record::event(ts(), Event::Echo)
+            },
+            Record::event(ts(), Event::Echo),
+        ]);
+        // 21 columns: 20 commas a row.
+        assert_eq!(
+            out,
+            format!(
+                "2026-11-23T10:15:02.123Z,INFO,echo,\"\",\"\"{}\n\
+                 2026-11-23T10:15:02.123Z,INFO,echo{}\n",
+                ",".repeat(16),
+                ",".repeat(18)
+            )
+        );
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(out.as_bytes());
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!(row.len(), HEADER.len());
+            assert!(row.iter().skip(3).all(str::is_empty));
+        }
     }
 
     /// The fields written without a check must be ones the csv crate would not quote.
@@ -316,14 +411,17 @@ mod tests {
         }
 
         /// Each row is byte for byte what `csv::Writer` writes for the same fields, and
-        /// `csv::Reader` reads those fields back.
+        /// `csv::Reader` reads those fields back. (Strings present but empty are `""`,
+        /// which `csv::Writer` does not write: see `empty_strings_differ_from_absent`.)
         #[test]
         fn rows_are_what_the_csv_crate_writes_and_reads(
-            peer in prop::option::of(text()),
-            addr in prop::option::of(text()),
-            msg in prop::option::of(field()),
+            peer in prop::option::of(text().prop_filter("empty", |t| !t.is_empty())),
+            addr in prop::option::of(text().prop_filter("empty", |t| !t.is_empty())),
+            msg in prop::option::of(field().prop_filter("empty", |t| !t.is_empty())),
             nums in prop::array::uniform3(prop::option::of(any::<u64>())),
-            partial: bool,
+            partial: Option<bool>,
+            totals: [Option<u64>; 7],
+            extra in prop::sample::select(vec!["{}", r#"{"site":"a,\"b\""}"#, r#"{"x":[1, 2],"y":null}"#]),
             millis in 0u64..4_102_444_800_000,
             event in prop::sample::select(Event::ALL.to_vec()),
             reason in prop::option::of(prop::sample::select(Reason::ALL.to_vec())),
@@ -339,6 +437,16 @@ mod tests {
                 partial,
                 reason,
                 proto,
+                totals: TotalFields {
+                    conns: totals[0],
+                    rejected: totals[1],
+                    echoes: totals[2],
+                    refused_port: totals[3],
+                    refused_rate: totals[4],
+                    refused_busy: totals[5],
+                    console_dropped: totals[6],
+                },
+                extra: echo_core::record::Extra::from_object(extra).unwrap(),
                 ..Record::event(Timestamp::from_unix_millis(millis), event)
             };
             let expected = fields(&r);

@@ -1,7 +1,10 @@
 //! JSON outputs: records as JSON Lines (`-j`), and echo messages as JSON values (`-p`).
 //!
-//! Both go through echo-core's [`Record::format`], so an archive line is byte for byte what
-//! the server writes for the same record (and `-p` escapes exactly as the log does).
+//! A JSON Lines record is written as read (validated by the parse, then copied): the same
+//! fields in the same order with the same values, unknown fields included, which no
+//! re-serialization could promise for every spelling. A legacy record goes through
+//! echo-core's [`Record::format`], so it reads as the server would write it (and `-p`
+//! escapes exactly as the log does).
 
 use echo_core::record::{Event, Record};
 
@@ -13,6 +16,19 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// A JSON Lines record, as read (without the JSON white space around it).
+    pub fn line(&mut self, line: &[u8]) {
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let start = line.iter().position(|b| !space(b)).unwrap_or(line.len());
+        let end = line
+            .iter()
+            .rposition(|b| !space(b))
+            .map_or(start, |i| i + 1);
+        self.out.extend_from_slice(&line[start..end]);
+        self.out.push(b'\n');
+    }
+
+    /// A record read from a legacy line.
     pub fn record(&mut self, r: &Record<'_>) {
         let n = format_into(r, &mut self.line);
         self.out.extend_from_slice(&self.line[..n]);

@@ -176,14 +176,18 @@ impl Encoder {
         }
     }
 
-    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+    /// Encodes `r`, read from `json` when it was a JSON Lines record.
+    fn record(&mut self, r: &Record<'_>, json: Option<&[u8]>) -> io::Result<()> {
         match self {
             Encoder::Csv(e) => {
                 e.record(r);
                 Ok(())
             }
             Encoder::Json(e) => {
-                e.record(r);
+                match json {
+                    Some(line) => e.line(line),
+                    None => e.record(r),
+                }
                 Ok(())
             }
             Encoder::Messages(e) => {
@@ -242,7 +246,8 @@ fn chunk(
         match parsed {
             Ok(record) => {
                 done.first_ts.get_or_insert(record.ts);
-                encoder.record(&record)?;
+                let json = (logical.kind == Kind::Json).then_some(logical.text);
+                encoder.record(&record, json)?;
                 done.records += 1;
             }
             Err(e) => {
