@@ -42,7 +42,7 @@ fn json(output: &Output, code: i32) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&output.stdout)))
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 18] = [
     "mode",
     "proto",
     "conns",
@@ -55,6 +55,9 @@ const KEYS: [&str; 15] = [
     "failed",
     "connect_per_s",
     "latency_us",
+    "latency_uncorrected_us",
+    "connect_latency_us",
+    "threads",
     "errors",
     "mismatches",
     "lost",
@@ -73,6 +76,16 @@ fn assert_shape(summary: &Value, nulls: &[&str]) {
             summary[key].is_null(),
             nulls.contains(&key),
             "{key} in {summary}"
+        );
+    }
+    // Always the same in a closed loop; the open loop's is from sent, at most from due.
+    let corrected = &summary["latency_us"];
+    let uncorrected = &summary["latency_uncorrected_us"];
+    assert_eq!(corrected.is_null(), uncorrected.is_null(), "{summary}");
+    if !uncorrected.is_null() {
+        assert!(
+            uncorrected["max"].as_f64() <= corrected["max"].as_f64(),
+            "{summary}"
         );
     }
     if let Some(latency) = summary["latency_us"].as_object() {
@@ -105,7 +118,14 @@ fn pingpong_against_the_server_counts_round_trips_and_latency() {
     let summary = json(&bench(&args), 0);
     assert_shape(
         &summary,
-        &["mb_per_s", "held", "failed", "connect_per_s", "lost"],
+        &[
+            "mb_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "connect_latency_us",
+            "lost",
+        ],
     );
     assert_eq!(summary["mode"], "pingpong");
     assert_eq!(summary["proto"], "tcp");
@@ -144,7 +164,16 @@ fn udp_pingpong_counts_lost_not_errors() {
     let mut args = vec!["-p", &port, "--udp", "-c", "3", "--json"];
     args.extend(SHORT);
     let summary = json(&bench(&args), 0);
-    assert_shape(&summary, &["mb_per_s", "held", "failed", "connect_per_s"]);
+    assert_shape(
+        &summary,
+        &[
+            "mb_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "connect_latency_us",
+        ],
+    );
     assert_eq!(summary["proto"], "udp");
     assert!(summary["round_trips"].as_u64().unwrap() > 100, "{summary}");
     assert_eq!(summary["lost"], 0);
@@ -191,6 +220,8 @@ fn stream_reports_mb_per_s() {
             "failed",
             "connect_per_s",
             "latency_us",
+            "latency_uncorrected_us",
+            "connect_latency_us",
             "lost",
         ],
     );
@@ -205,7 +236,16 @@ fn hold_opens_keeps_and_probes_every_connection() {
         "-p", &port, "--mode", "hold", "-c", "200", "-d", "0.3", "--json",
     ];
     let summary = json(&bench(&args), 0);
-    assert_shape(&summary, &["round_trips", "rt_per_s", "mb_per_s", "lost"]);
+    assert_shape(
+        &summary,
+        &[
+            "round_trips",
+            "rt_per_s",
+            "mb_per_s",
+            "connect_latency_us",
+            "lost",
+        ],
+    );
     assert_eq!(summary["held"], 200);
     assert_eq!(summary["failed"], 0);
     assert!(summary["connect_per_s"].as_f64().unwrap() > 0.0);
