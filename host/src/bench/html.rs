@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 
 use super::stats::Second;
 use super::summary::{Latency, Report};
-use super::svg::{self, Series, XAxis, escape};
+use super::svg::{self, Series, XAxis, YAxis, escape};
 
 /// What the charts over time need of one second (kept small: a run may last hours).
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +49,9 @@ pub fn page(command: &str, report: &Report, points: &[Point], latency: &Histogra
     let mut charts = String::new();
     if !stream {
         charts += &svg::chart(
-            "Latency over time",
+            "Latency over time (log scale)",
             XAxis::Seconds,
+            YAxis::Log,
             "microseconds",
             &[
                 series("p50", "#1f77b4", |l| l.p50),
@@ -69,6 +70,7 @@ pub fn page(command: &str, report: &Report, points: &[Point], latency: &Histogra
     charts += &svg::chart(
         rate_title,
         XAxis::Seconds,
+        YAxis::Linear,
         rate_unit,
         &[Series {
             name: rate_unit,
@@ -89,8 +91,9 @@ pub fn page(command: &str, report: &Report, points: &[Point], latency: &Histogra
             .map(|(q, us)| (1.0 / (1.0 - q), us))
             .collect();
         charts += &svg::chart(
-            "Latency by percentile",
+            "Latency by percentile (log scale)",
             XAxis::Percentile,
+            YAxis::Log,
             "microseconds",
             &[Series {
                 name: "latency",

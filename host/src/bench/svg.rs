@@ -22,7 +22,7 @@ pub enum XAxis {
 const W: f64 = 760.0;
 const H: f64 = 300.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
+const RIGHT: f64 = 40.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 45.0;
 
@@ -67,13 +67,37 @@ fn label(x: f64) -> String {
     }
 }
 
+/// How the y axis runs: from 0, or by decades (latencies span several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YAxis {
+    Linear,
+    Log,
+}
+
 /// A chart of `series` with a title and axis labels.
-pub fn chart(title: &str, x_axis: XAxis, y_label: &str, series: &[Series]) -> String {
+pub fn chart(
+    title: &str,
+    x_axis: XAxis,
+    y_axis: YAxis,
+    y_label: &str,
+    series: &[Series],
+) -> String {
     let points = series.iter().flat_map(|s| s.points.iter());
     let y_max = points.clone().map(|p| p.1).fold(0.0, f64::max);
     let x_max = points.map(|p| p.0).fold(0.0, f64::max);
-    let y_ticks = ticks(y_max);
-    let y_top = y_ticks.last().copied().unwrap_or(1.0);
+    let (y_ticks, y_of): (Vec<f64>, Box<dyn Fn(f64) -> f64>) = match y_axis {
+        YAxis::Linear => {
+            let t = ticks(y_max);
+            let top = t.last().copied().unwrap_or(1.0);
+            (t, Box::new(move |y| y / top))
+        }
+        YAxis::Log => {
+            // Decades from 1 (a microsecond) to above the largest value.
+            let top = y_max.max(10.0).log10().ceil();
+            let t = (0..=top as i32).map(|d| 10f64.powi(d)).collect();
+            (t, Box::new(move |y: f64| y.max(1.0).log10() / top))
+        }
+    };
     let (x_ticks, x_of): (Vec<(f64, String)>, Box<dyn Fn(f64) -> f64>) = match x_axis {
         XAxis::Seconds => {
             let t = ticks(x_max);
@@ -102,7 +126,7 @@ pub fn chart(title: &str, x_axis: XAxis, y_label: &str, series: &[Series]) -> St
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let px = |x: f64| LEFT + x_of(x) * plot_w;
-    let py = |y: f64| TOP + plot_h - y / y_top * plot_h;
+    let py = |y: f64| TOP + plot_h - y_of(y) * plot_h;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" \
          height=\"{H}\" role=\"img\" aria-label=\"{t}\" font-family=\"sans-serif\" font-size=\"12\">\n\
@@ -162,10 +186,10 @@ pub fn chart(title: &str, x_axis: XAxis, y_label: &str, series: &[Series]) -> St
              <rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"3\" fill=\"{c}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             path.join(" "),
-            W - RIGHT - 110.0,
-            TOP + 8.0 + 16.0 * i as f64,
-            W - RIGHT - 94.0,
-            TOP + 13.0 + 16.0 * i as f64,
+            W - RIGHT - 240.0 + 80.0 * i as f64,
+            TOP - 14.0,
+            W - RIGHT - 224.0 + 80.0 * i as f64,
+            TOP - 9.0,
             escape(s.name),
             c = s.color
         );
@@ -190,6 +214,7 @@ mod tests {
         let svg = chart(
             "a<b",
             XAxis::Percentile,
+            YAxis::Log,
             "us",
             &[Series {
                 name: "p&q",
