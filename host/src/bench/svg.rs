@@ -67,6 +67,9 @@ fn label(x: f64) -> String {
     }
 }
 
+/// Where a value falls on an axis, from 0 to 1.
+type Scale = Box<dyn Fn(f64) -> f64>;
+
 /// How the y axis runs: from 0, or by decades (latencies span several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum YAxis {
@@ -85,7 +88,7 @@ pub fn chart(
     let points = series.iter().flat_map(|s| s.points.iter());
     let y_max = points.clone().map(|p| p.1).fold(0.0, f64::max);
     let x_max = points.map(|p| p.0).fold(0.0, f64::max);
-    let (y_ticks, y_of): (Vec<f64>, Box<dyn Fn(f64) -> f64>) = match y_axis {
+    let (y_ticks, y_of): (Vec<f64>, Scale) = match y_axis {
         YAxis::Linear => {
             let t = ticks(y_max);
             let top = t.last().copied().unwrap_or(1.0);
@@ -98,7 +101,7 @@ pub fn chart(
             (t, Box::new(move |y: f64| y.max(1.0).log10() / top))
         }
     };
-    let (x_ticks, x_of): (Vec<(f64, String)>, Box<dyn Fn(f64) -> f64>) = match x_axis {
+    let (x_ticks, x_of): (Vec<(f64, String)>, Scale) = match x_axis {
         XAxis::Seconds => {
             let t = ticks(x_max);
             let top = t.last().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
