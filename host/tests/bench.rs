@@ -1191,3 +1191,19 @@ fn the_report_is_one_offline_page_a_real_browser_renders() {
         text(&status.stderr)
     );
 }
+
+#[test]
+fn a_run_that_fails_leaves_no_output_file() {
+    let dir = out_dir();
+    let files: Vec<String> = ["a.hlog", "a.hgrm", "a.html"]
+        .iter()
+        .map(|f| dir.path().join(f).to_str().unwrap().to_string())
+        .collect();
+    let port = closed_port();
+    let output = bench(&[
+        "-p", &port, "-d", "0.2", "--hlog", &files[0], "--hgrm", &files[1], "--report", &files[2],
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

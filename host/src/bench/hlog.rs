@@ -258,10 +258,8 @@ pub fn merge(logs: &[Log]) -> Report {
         |key: &str| all(logs, |l| l.get(key)?.parse::<f64>().ok()).map(|v| v.iter().sum::<f64>());
     let same = |key: &str| {
         let values = all(logs, |l| l.get(key).map(str::to_string))?;
-        values
-            .iter()
-            .all(|v| *v == values[0])
-            .then(|| values[0].clone())
+        let first = values.first()?.clone();
+        values.iter().all(|v| *v == first).then_some(first)
     };
     let mut latency = us_histogram();
     let mut uncorrected = us_histogram();
@@ -316,5 +314,108 @@ pub fn merge(logs: &[Log]) -> Report {
         first_problem: None,
         interrupted: false,
         interval: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::stats::{Counts, Latencies};
+    use proptest::prelude::*;
+
+    fn second(index: u64, latencies_ns: &[u64]) -> Second {
+        let mut l = Latencies::new();
+        for ns in latencies_ns {
+            l.latency.saturating_record(*ns);
+            l.uncorrected.saturating_record(*ns / 2 + 1);
+        }
+        Second {
+            index,
+            end: index as f64 + 1.0,
+            counts: Counts::default(),
+            latencies: l,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_written_log_reads_back(seconds in prop::collection::vec(
+            prop::collection::vec(1_000u64..10_000_000_000, 0..50), 1..5)
+        ) {
+            let mut writer = HlogWriter::new(SystemTime::now(), false);
+            for (i, values) in seconds.iter().enumerate() {
+                writer.second(&second(i as u64, values)).unwrap();
+            }
+            let report = merge(&[]);
+            let log = read(&writer.finish(&report)).unwrap();
+            let count: usize = seconds.iter().map(Vec::len).sum();
+            prop_assert_eq!(log.latency.len(), count as u64);
+            prop_assert_eq!(log.uncorrected.len(), count as u64);
+            prop_assert!((log.secs - seconds.len() as f64).abs() < 1e-6);
+            if let Some(max) = seconds.iter().flatten().max() {
+                let us = (*max as f64 / 1000.0).round();
+                // Two 3-digit histograms (nanoseconds, then microseconds): 0.1 % each.
+                prop_assert!((log.latency.max() as f64 - us).abs() <= us * 0.002 + 1.0);
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_read_or_refused_without_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = read(&bytes);
+        }
+
+        #[test]
+        fn a_damaged_log_is_refused_or_read_without_a_panic(cut in 0usize..2000, flip in 0usize..2000) {
+            let mut writer = HlogWriter::new(SystemTime::now(), true);
+            writer.second(&second(0, &[5_000, 70_000, 900_000])).unwrap();
+            let mut bytes = writer.finish(&merge(&[]));
+            if !bytes.is_empty() {
+                let at = flip % bytes.len();
+                bytes[at] ^= 0x41;
+            }
+            bytes.truncate(cut.min(bytes.len()));
+            let _ = read(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_summary_comment_comes_back_for_merge() {
+        let mut writer = HlogWriter::new(SystemTime::now(), false);
+        writer.second(&second(0, &[10_000, 20_000])).unwrap();
+        let mut report = merge(&[]);
+        report.mode = Some("pingpong".into());
+        report.round_trips = Some(2);
+        report.errors = Some(0);
+        report.conns = Some(5);
+        report.lost = None;
+        let log = read(&writer.finish(&report)).unwrap();
+        assert_eq!(log.get("mode"), Some("pingpong"));
+        assert_eq!(log.get("lost"), None);
+        let merged = merge(&[log]);
+        assert_eq!(
+            (merged.round_trips, merged.conns, merged.errors),
+            (Some(2), Some(5), Some(0))
+        );
+        assert_eq!(merged.latency.map(|l| l.max), Some(20.0));
+    }
+
+    #[test]
+    fn hgrm_rows_end_at_the_maximum() {
+        let mut h = crate::bench::stats::histogram();
+        for ns in [1_000_000u64, 2_000_000, 3_000_000] {
+            h.record(ns).unwrap();
+        }
+        let text = hgrm(&h);
+        let last_row = text
+            .lines()
+            .rfind(|l| !l.starts_with('#') && !l.is_empty())
+            .unwrap();
+        assert!(last_row.trim_start().starts_with("3.00"), "{text}");
+        assert!(last_row.contains("1.000000000000"), "{text}");
+        assert!(
+            text.contains("#[Max     =        3.002, Total count    =            3]")
+                || text.contains("Total count    =            3]"),
+            "{text}"
+        );
     }
 }

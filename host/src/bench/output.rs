@@ -46,8 +46,12 @@ impl Pending {
             format!("cannot write {}: {e}", self.path.display())
         })
     }
+}
 
-    fn abandon(self) {
+impl Drop for Pending {
+    /// A file not committed (the run failed) leaves nothing behind; after the rename
+    /// there is nothing left to remove.
+    fn drop(&mut self) {
         let _ = fs::remove_file(&self.temp);
     }
 }
@@ -84,10 +88,8 @@ impl<'c> Outputs<'c> {
         for path in [&paths.hlog, &paths.hgrm, &paths.report] {
             match path.as_deref().map(Pending::new).transpose() {
                 Ok(pending) => made.push(pending),
-                Err(e) => {
-                    made.into_iter().flatten().for_each(Pending::abandon);
-                    return Err(e);
-                }
+                // Those made so far are removed as they drop.
+                Err(e) => return Err(e),
             }
         }
         let mut made = made.into_iter();
