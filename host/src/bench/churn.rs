@@ -249,7 +249,7 @@ impl Churn<'_, '_> {
         let now = Instant::now();
         if self.clock.measuring(now) {
             let latency = now - *sent_at;
-            self.stats.round_trip(now, size, latency, latency);
+            self.stats.round_trip(now, size, latency, None);
         }
         Ok(true)
     }

@@ -317,7 +317,7 @@ impl<T: Transport> Engine<'_, '_, T> {
                 now,
                 self.run.config.size,
                 now - slot.due,
-                now - slot.sent_at,
+                self.schedule.is_some().then(|| now - slot.sent_at),
             );
         }
         slot.n += 1;

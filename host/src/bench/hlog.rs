@@ -79,10 +79,7 @@ impl HlogWriter {
             .begin_log_with(&mut self.buf, &mut self.serializer)
             .map_err(|e| e.to_string())?;
         let l = &second.latencies;
-        let mut parts = vec![
-            (&l.latency, None),
-            (&l.uncorrected, Tag::new("uncorrected")),
-        ];
+        let mut parts = vec![(&l.latency, None), (l.from_sent(), Tag::new("uncorrected"))];
         if self.connect {
             parts.push((&l.connect, Tag::new("connect")));
         }

@@ -116,44 +116,59 @@ pub fn threads(config: &Config) -> usize {
 pub fn run(
     config: &Config,
     stop: &Stop,
-    mut on_second: impl FnMut(&Second),
+    mut on_second: impl FnMut(&Second) + Send,
 ) -> Result<Outcome, Error> {
     limits::raise_open_files(config.conns);
     let pattern = payload::Pattern::new();
     let threads = threads(config);
     let (tx, rx) = mpsc::channel::<Note>();
+    let run_of = |t: usize| {
+        let part = config.conns * t / threads..config.conns * (t + 1) / threads;
+        let rate = config
+            .rate
+            .map(|rate| rate * part.len() as f64 / config.conns as f64);
+        Run {
+            config,
+            pattern: &pattern,
+            stop,
+            part,
+            rate,
+            progress: config.progress && threads == 1,
+            notes: Some(tx.clone()),
+        }
+    };
+    // Thread 0's share runs on this thread (as a one-thread run always did); the others
+    // and the merging of seconds on their own.
+    let runs: Vec<Run> = (0..threads).map(run_of).collect();
+    drop(tx);
     let results: Vec<Result<Outcome, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let part = config.conns * t / threads..config.conns * (t + 1) / threads;
-                let rate = config
-                    .rate
-                    .map(|rate| rate * part.len() as f64 / config.conns as f64);
-                let run = Run {
-                    config,
-                    pattern: &pattern,
-                    stop,
-                    part,
-                    rate,
-                    progress: config.progress && threads == 1,
-                    notes: Some(tx.clone()),
-                };
+        let progress = config.progress && threads > 1;
+        let merger = scope.spawn(move || merge_seconds(&rx, threads, progress, &mut on_second));
+        let mut runs = runs.into_iter();
+        let first = runs.next();
+        let handles: Vec<_> = runs
+            .enumerate()
+            .map(|(t, run)| {
                 std::thread::Builder::new()
-                    .name(format!("bench-{t}"))
+                    .name(format!("bench-{}", t + 1))
                     .spawn_scoped(scope, move || run_part(&run))
             })
             .collect();
-        drop(tx);
-        merge_seconds(&rx, threads, config.progress && threads > 1, &mut on_second);
-        handles
-            .into_iter()
-            .map(|h| match h {
+        let mut results = vec![match first {
+            Some(run) => run_part(&run),
+            None => Err(io::Error::other("no load thread").into()),
+        }];
+        results.extend(handles.into_iter().map(|h| {
+            match h {
                 Ok(h) => h
                     .join()
                     .unwrap_or_else(|_| Err(io::Error::other("a load thread panicked").into())),
                 Err(e) => Err(Error::Setup(e)),
-            })
-            .collect()
+            }
+        }));
+        // NOTE(ok): the merger only hands seconds on; it cannot fail.
+        let _ = merger.join();
+        results
     });
     let mut merged: Option<Outcome> = None;
     let mut unconnected = Vec::new();

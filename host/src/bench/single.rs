@@ -75,7 +75,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
         }
         let now = Instant::now();
         if clock.measuring(now) {
-            stats.round_trip(now, config.size, now - start, now - start);
+            stats.round_trip(now, config.size, now - start, None);
         }
         n += 1;
         progress.tick(now, || load_line(&stats, clock.measured(now), false));

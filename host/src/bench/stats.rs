@@ -78,6 +78,16 @@ impl Latencies {
         }
     }
 
+    /// The latencies from the send: the latencies themselves when none was recorded apart
+    /// (closed loop).
+    pub fn from_sent(&self) -> &Histogram<u64> {
+        if self.uncorrected.is_empty() {
+            &self.latency
+        } else {
+            &self.uncorrected
+        }
+    }
+
     /// Adds `other`'s counts (the same bounds: nothing can fail).
     pub fn add(&mut self, other: &Latencies) {
         for (to, from) in [
@@ -265,29 +275,30 @@ impl Stats {
     }
 
     /// Counts a round trip of `bytes` that completed at `now` inside the window, `latency`
-    /// after it was due and `uncorrected` after it was sent.
+    /// after it was due and `uncorrected` after it was sent (`None`: the same, as in a
+    /// closed loop; one histogram is then recorded, and read as both).
     #[inline]
     pub fn round_trip(
         &mut self,
         now: Instant,
         bytes: usize,
         latency: Duration,
-        uncorrected: Duration,
+        uncorrected: Option<Duration>,
     ) {
         self.advance(now);
         self.counts.round_trips += 1;
         self.counts.echoed += bytes as u64;
         self.second.latency.saturating_record(nanos(latency));
-        self.second
-            .uncorrected
-            .saturating_record(nanos(uncorrected));
+        if let Some(uncorrected) = uncorrected {
+            self.second
+                .uncorrected
+                .saturating_record(nanos(uncorrected));
+        }
     }
 
     /// Records one latency outside the round trips' counting (hold's probes).
     pub fn record(&mut self, latency: Duration) {
-        let ns = nanos(latency);
-        self.second.latency.saturating_record(ns);
-        self.second.uncorrected.saturating_record(ns);
+        self.second.latency.saturating_record(nanos(latency));
     }
 
     /// Records how long a connection took to open (connect mode).
@@ -337,20 +348,20 @@ mod tests {
             ms(100),
             10,
             Duration::from_micros(5),
-            Duration::from_micros(4),
+            Some(Duration::from_micros(4)),
         );
         stats.round_trip(
             ms(2100),
             10,
             Duration::from_micros(7),
-            Duration::from_micros(7),
+            Some(Duration::from_micros(7)),
         );
         // Past the window (the drain): the last second.
         stats.round_trip(
             ms(3200),
             10,
             Duration::from_micros(9),
-            Duration::from_micros(9),
+            Some(Duration::from_micros(9)),
         );
         stats.finish(ms(3300), Duration::from_millis(2500));
         let seconds: Vec<Second> = rx.try_iter().map(|Note::Second(s)| s).collect();

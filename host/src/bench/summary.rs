@@ -134,7 +134,7 @@ impl Report {
                 .then(|| Latency::of_ns(&latencies.latency))
                 .flatten(),
             latency_uncorrected: (!stream)
-                .then(|| Latency::of_ns(&latencies.uncorrected))
+                .then(|| Latency::of_ns(latencies.from_sent()))
                 .flatten(),
             connect_latency: connect
                 .then(|| Latency::of_ns(&latencies.connect))
