@@ -1213,3 +1213,25 @@ fn a_run_that_fails_leaves_no_output_file() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_hold_run_logs_its_probes_as_one_interval() {
+    let (_server, port) = server(&[]);
+    let dir = out_dir();
+    let hlog = dir.path().join("hold.hlog");
+    let hlog = hlog.to_str().unwrap();
+    let args = [
+        "-p", &port, "--mode", "hold", "-c", "5", "-d", "0.3", "--hlog", hlog, "--json",
+    ];
+    json(&bench(&args), 0);
+    let merged = json(&bench(&["merge", hlog, "--json"]), 0);
+    assert_eq!(
+        (merged["held"].as_u64(), merged["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(merged["mode"], "hold");
+    assert!(
+        merged["latency_us"]["max"].as_f64().unwrap() > 0.0,
+        "{merged}"
+    );
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use super::Config;
 use super::hlog::{self, HlogWriter};
 use super::html::{self, Point};
-use super::stats::{Latencies, Second};
+use super::stats::{Counts, Latencies, Second};
 use super::summary::Report;
 
 /// An output file being prepared: its final path and the temporary one beside it.
@@ -148,14 +148,28 @@ impl<'c> Outputs<'c> {
             }
         };
         if let Some((pending, writer)) = self.hlog {
-            let writer = writer.unwrap_or_else(|| {
-                let secs = Duration::from_secs_f64(report.secs.max(0.0));
-                HlogWriter::new(
-                    SystemTime::now() - secs,
-                    self.config.mode == super::Mode::Connect,
-                )
-            });
-            keep(pending.commit(&writer.finish(report)));
+            let writer = match writer {
+                Some(writer) => Ok(writer),
+                // No seconds (hold): the whole run as one interval.
+                None => {
+                    let secs = Duration::from_secs_f64(report.secs.max(0.0));
+                    let mut writer = HlogWriter::new(
+                        SystemTime::now() - secs,
+                        self.config.mode == super::Mode::Connect,
+                    );
+                    let whole = Second {
+                        index: 0,
+                        end: report.secs,
+                        counts: Counts::default(),
+                        latencies: latencies.clone(),
+                    };
+                    writer.second(&whole).map(|()| writer)
+                }
+            };
+            match writer {
+                Ok(writer) => keep(pending.commit(&writer.finish(report))),
+                Err(e) => keep(Err(format!("cannot encode a histogram: {e}"))),
+            }
         }
         if let Some(pending) = self.hgrm {
             keep(pending.commit(hlog::hgrm(&latencies.latency).as_bytes()));

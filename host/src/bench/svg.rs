@@ -63,7 +63,9 @@ fn label(x: f64) -> String {
     } else if x.fract() == 0.0 {
         format!("{x:.0}")
     } else {
-        format!("{x:.1}")
+        // 0.25, 1.5: as many decimals as the step needs (up to 3).
+        let text = format!("{x:.3}");
+        text.trim_end_matches('0').to_string()
     }
 }
 
@@ -210,6 +212,8 @@ mod tests {
         assert_eq!(ticks(9.0), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(ticks(0.0), [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
         assert!(*ticks(123_456.0).last().unwrap() >= 123_456.0);
+        let labels: Vec<String> = ticks(1.25).into_iter().map(label).collect();
+        assert_eq!(labels, ["0", "0.25", "0.5", "0.75", "1", "1.25"]);
     }
 
     #[test]
