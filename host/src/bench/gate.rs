@@ -93,7 +93,8 @@ pub struct Condition {
 impl Condition {
     /// Parses `p99>2ms`, `errors>0`, `rt_per_s<50000`; the error is one line.
     pub fn parse(text: &str) -> Result<Condition, String> {
-        let bad = |why: &str| format!("--fail-if `{text}`: {why}");
+        // (clap names the flag and the value before this)
+        let bad = |why: &str| why.to_string();
         let at = text
             .find(['<', '>'])
             .ok_or_else(|| bad("expected KEY>VALUE or KEY<VALUE, e.g. p99>2ms"))?;
