@@ -2,7 +2,8 @@
 # How hard `echokit bench` drives a server compared with the shared kit's load generator:
 # both drive the kit's c-epoll peer (one thread, level-triggered epoll), everything pinned
 # to one CPU as `compare.sh --pin same` does, interleaved: each round runs every scenario
-# with loadgen and then with echokit bench. Prints medians and echokit/loadgen ratios
+# with loadgen and then with echokit bench (with --json-stream and --hlog on, as a user who
+# keeps the per-second results runs it). Prints medians and echokit/loadgen ratios
 # (round trips/s, MB/s, p50, p99), then the open-loop check (--rate 10000).
 # This is the only script here that needs the kit (../shared/bench beside the repository;
 # SHARED=DIR to point elsewhere); the README's commands do not.
@@ -23,8 +24,9 @@ PEER=$!
 trap 'kill $PEER 2>/dev/null; wait $PEER 2>/dev/null' EXIT
 sleep 0.3
 python3 - <<'PY'
-import json, os, statistics, subprocess
+import json, os, statistics, subprocess, tempfile
 env = os.environ
+hlog = os.path.join(tempfile.mkdtemp(), "run.hlog")
 lg, bin_, port, cpu = env["LG"], env["BIN"], env["PORT"], env["CPU"]
 secs, warm, rounds = env["SECS"], env["WARMUP"], int(env["ROUNDS"])
 pin = ["taskset", "-c", cpu]
@@ -37,7 +39,8 @@ def measured(cmd):
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
     assert status == 0, (cmd, out)
-    return json.loads(out), usage.ru_utime + usage.ru_stime
+    # The last line: --json-stream's summary comes after the per-second objects.
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_utime + usage.ru_stime
 
 def loadgen(mode, conns, size):
     size_flag = ["--size", str(size)] if mode == "pingpong" else ["--chunk", str(size)]
@@ -50,7 +53,7 @@ def loadgen(mode, conns, size):
 
 def echokit(mode, conns, size, extra=()):
     cmd = pin + [bin_, "bench", "-p", port, "--mode", mode, "-c", str(conns), "--size",
-                 str(size), "-d", secs, "--warmup", warm, "--json", *extra]
+                 str(size), "-d", secs, "--warmup", warm, "--json-stream", "--hlog", hlog, *extra]
     r, cpu_s = measured(cmd)
     assert r["errors"] == 0 and r["mismatches"] == 0, r
     lat = r["latency_us"] or {}

@@ -42,7 +42,7 @@ fn json(output: &Output, code: i32) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&output.stdout)))
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 18] = [
     "mode",
     "proto",
     "conns",
@@ -55,6 +55,9 @@ const KEYS: [&str; 15] = [
     "failed",
     "connect_per_s",
     "latency_us",
+    "latency_uncorrected_us",
+    "connect_latency_us",
+    "threads",
     "errors",
     "mismatches",
     "lost",
@@ -73,6 +76,16 @@ fn assert_shape(summary: &Value, nulls: &[&str]) {
             summary[key].is_null(),
             nulls.contains(&key),
             "{key} in {summary}"
+        );
+    }
+    // Always the same in a closed loop; the open loop's is from sent, at most from due.
+    let corrected = &summary["latency_us"];
+    let uncorrected = &summary["latency_uncorrected_us"];
+    assert_eq!(corrected.is_null(), uncorrected.is_null(), "{summary}");
+    if !uncorrected.is_null() {
+        assert!(
+            uncorrected["max"].as_f64() <= corrected["max"].as_f64(),
+            "{summary}"
         );
     }
     if let Some(latency) = summary["latency_us"].as_object() {
@@ -105,7 +118,14 @@ fn pingpong_against_the_server_counts_round_trips_and_latency() {
     let summary = json(&bench(&args), 0);
     assert_shape(
         &summary,
-        &["mb_per_s", "held", "failed", "connect_per_s", "lost"],
+        &[
+            "mb_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "connect_latency_us",
+            "lost",
+        ],
     );
     assert_eq!(summary["mode"], "pingpong");
     assert_eq!(summary["proto"], "tcp");
@@ -144,7 +164,16 @@ fn udp_pingpong_counts_lost_not_errors() {
     let mut args = vec!["-p", &port, "--udp", "-c", "3", "--json"];
     args.extend(SHORT);
     let summary = json(&bench(&args), 0);
-    assert_shape(&summary, &["mb_per_s", "held", "failed", "connect_per_s"]);
+    assert_shape(
+        &summary,
+        &[
+            "mb_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "connect_latency_us",
+        ],
+    );
     assert_eq!(summary["proto"], "udp");
     assert!(summary["round_trips"].as_u64().unwrap() > 100, "{summary}");
     assert_eq!(summary["lost"], 0);
@@ -191,6 +220,8 @@ fn stream_reports_mb_per_s() {
             "failed",
             "connect_per_s",
             "latency_us",
+            "latency_uncorrected_us",
+            "connect_latency_us",
             "lost",
         ],
     );
@@ -205,7 +236,16 @@ fn hold_opens_keeps_and_probes_every_connection() {
         "-p", &port, "--mode", "hold", "-c", "200", "-d", "0.3", "--json",
     ];
     let summary = json(&bench(&args), 0);
-    assert_shape(&summary, &["round_trips", "rt_per_s", "mb_per_s", "lost"]);
+    assert_shape(
+        &summary,
+        &[
+            "round_trips",
+            "rt_per_s",
+            "mb_per_s",
+            "connect_latency_us",
+            "lost",
+        ],
+    );
     assert_eq!(summary["held"], 200);
     assert_eq!(summary["failed"], 0);
     assert!(summary["connect_per_s"].as_f64().unwrap() > 0.0);
@@ -680,5 +720,518 @@ fn source_addresses_are_used_in_turn() {
         text(&output.stderr).contains("family"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+/// A fresh directory for output files.
+fn out_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn json_stream_prints_each_second_then_the_summary() {
+    let (_server, port) = server(&[]);
+    let output = bench(&[
+        "-p",
+        &port,
+        "-c",
+        "2",
+        "-d",
+        "2.5",
+        "--warmup",
+        "0",
+        "--json-stream",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intervals: Vec<Value> = lines.iter().map(|l| l["interval"].clone()).collect();
+    assert_eq!(
+        intervals,
+        [
+            serde_json::json!([0.0, 1.0]),
+            serde_json::json!([1.0, 2.0]),
+            serde_json::json!([2.0, 2.5]),
+            Value::Null
+        ]
+    );
+    let summary = &lines[3];
+    let mut summary_keys = summary.clone();
+    summary_keys.as_object_mut().unwrap().remove("interval");
+    assert_shape(
+        &summary_keys,
+        &[
+            "mb_per_s",
+            "held",
+            "failed",
+            "connect_per_s",
+            "connect_latency_us",
+            "lost",
+        ],
+    );
+    // The seconds add up to the run.
+    let sum: u64 = lines[..3]
+        .iter()
+        .map(|l| l["round_trips"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, summary["round_trips"].as_u64().unwrap());
+    assert!(sum > 100, "{summary}");
+    assert_eq!(lines[2]["secs"], 0.5);
+}
+
+/// Reads an interval log back with the hdrhistogram crate: (untagged histograms added up,
+/// how many intervals, the header lines).
+fn read_hlog(path: &std::path::Path) -> (hdrhistogram::Histogram<u64>, usize, Vec<String>) {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let bytes = std::fs::read(path).unwrap();
+    let mut total = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(&bytes) {
+        if let LogEntry::Interval(i) = entry.unwrap() {
+            if i.tag().is_some() {
+                continue;
+            }
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(i.encoded_histogram())
+                .unwrap();
+            let h: hdrhistogram::Histogram<u64> = Deserializer::new()
+                .deserialize(&mut raw.as_slice())
+                .unwrap();
+            total.add(&h).unwrap();
+            intervals += 1;
+        }
+    }
+    let header = text(&bytes).lines().take(5).map(str::to_string).collect();
+    (total, intervals, header)
+}
+
+#[test]
+fn hlog_and_hgrm_read_back_and_agree_with_the_summary() {
+    let (_server, port) = server(&[]);
+    let dir = out_dir();
+    let hlog = dir.path().join("run.hlog");
+    let hgrm = dir.path().join("run.hgrm");
+    let output = bench(&[
+        "-p",
+        &port,
+        "-c",
+        "3",
+        "-d",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        "--hlog",
+        hlog.to_str().unwrap(),
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+    ]);
+    let summary = json(&output, 0);
+    let (total, intervals, header) = read_hlog(&hlog);
+    assert_eq!(intervals, 2);
+    assert!(
+        header.contains(&"#[Histogram log format version 1.3]".to_string()),
+        "{header:?}"
+    );
+    assert!(
+        header.iter().any(|l| l.starts_with("#[StartTime: ")),
+        "{header:?}"
+    );
+    assert_eq!(total.len(), summary["round_trips"].as_u64().unwrap());
+    // Microseconds in the file; the summary's max to the microsecond (3 digits).
+    let max = summary["latency_us"]["max"].as_f64().unwrap();
+    assert!(
+        (total.max() as f64 - max).abs() <= max * 0.002 + 1.0,
+        "{} vs {max}",
+        total.max()
+    );
+    let hgrm = std::fs::read_to_string(&hgrm).unwrap();
+    let rows: Vec<Vec<f64>> = hgrm
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
+    let last = rows.last().unwrap();
+    assert_eq!((last[1], last[2]), (1.0, total.len() as f64));
+    assert!(
+        (last[0] - max / 1000.0).abs() < 0.01 + max / 1000.0 * 0.002,
+        "{last:?}"
+    );
+    assert!(hgrm.contains(&format!("Total count    = {:>12}]", total.len())));
+}
+
+#[test]
+fn merge_sums_runs_that_went_on_at_the_same_time() {
+    let (_server, port) = server(&[]);
+    let dir = out_dir();
+    let paths: Vec<String> = (0..2)
+        .map(|i| {
+            dir.path()
+                .join(format!("m{i}.hlog"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let runs: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            let mut cmd = echokit();
+            cmd.args([
+                "bench", "-p", &port, "-c", "2", "-d", "1", "--warmup", "0", "--json", "--hlog", p,
+            ])
+            .stdout(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let summaries: Vec<Value> = runs
+        .into_iter()
+        .map(|r| serde_json::from_slice(&r.wait_with_output().unwrap().stdout).unwrap())
+        .collect();
+    let output = bench(&["merge", &paths[0], &paths[1], "--json"]);
+    let merged = json(&output, 0);
+    let sum = |key: &str| {
+        summaries
+            .iter()
+            .map(|s| s[key].as_f64().unwrap())
+            .sum::<f64>()
+    };
+    assert_eq!(merged["round_trips"].as_f64().unwrap(), sum("round_trips"));
+    assert!(
+        (merged["rt_per_s"].as_f64().unwrap() - sum("rt_per_s")).abs() < sum("rt_per_s") * 0.01
+    );
+    assert_eq!(merged["conns"], 4);
+    assert_eq!(merged["mode"], "pingpong");
+    assert_eq!(merged["errors"], 0);
+    let max = summaries
+        .iter()
+        .map(|s| s["latency_us"]["max"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!((merged["latency_us"]["max"].as_f64().unwrap() - max).abs() <= max * 0.002 + 1.0);
+    // A file that is not a log: exit 2, one line naming it, nothing on stdout.
+    let bad = dir.path().join("bad.hlog");
+    std::fs::write(&bad, "hello\n").unwrap();
+    for args in [
+        vec!["merge", bad.to_str().unwrap()],
+        vec!["merge", "/nonexistent.hlog"],
+        vec!["merge"],
+    ] {
+        let output = bench(&args);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn fail_if_gates_after_the_summary_and_bad_conditions_exit_2_before_any_load() {
+    let (_server, port) = server(&[]);
+    let mut args = vec![
+        "-p",
+        &port,
+        "-c",
+        "2",
+        "--json",
+        "--fail-if",
+        "p50>0us",
+        "--fail-if",
+        "errors>0",
+    ];
+    args.extend(SHORT);
+    let output = bench(&args);
+    let summary = json(&output, 1);
+    let err = text(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let p50 = summary["latency_us"]["p50"].as_f64().unwrap();
+    let shown: f64 = err
+        .trim()
+        .strip_prefix("echokit bench: p50 ")
+        .and_then(|rest| rest.strip_suffix(" us > 0 us"))
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((shown - p50).abs() <= 0.05, "{err} vs {p50}");
+    let mut args = vec![
+        "-p",
+        &port,
+        "-c",
+        "2",
+        "--json",
+        "--fail-if",
+        "p99>1s",
+        "--fail-if",
+        "rt_per_s<1",
+    ];
+    args.extend(SHORT);
+    json(&bench(&args), 0);
+    // A listener that counts connections: none may come for a bad condition.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let quiet = listener.local_addr().unwrap().port().to_string();
+    for cond in [
+        &["--fail-if", "p99>2"][..],
+        &["--fail-if", "speed>1"],
+        &["--fail-if", "p99"],
+        &["--mode", "stream", "--fail-if", "p99>1ms"],
+        &["--fail-if", "mb_per_s<1"],
+        &["--fail-if", "lost>0"],
+        &["--threads", "0"],
+        &["--threads", "many"],
+        &["--json", "--json-stream"],
+        &["--hlog", "/nonexistent-dir/x.hlog"],
+    ] {
+        let mut args = vec!["-p", &quiet];
+        args.extend_from_slice(cond);
+        let output = bench(&args);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{cond:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cond:?}: {err}");
+        assert!(err.starts_with("echokit bench: error: "), "{cond:?}: {err}");
+    }
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "a connection came");
+}
+
+#[test]
+fn threads_share_the_connections_and_merge_the_histograms() {
+    let (_server, port) = server(&[]);
+    for (mode, threads) in [
+        ("pingpong", "2"),
+        ("pingpong", "auto"),
+        ("stream", "2"),
+        ("connect", "2"),
+    ] {
+        let mut args = vec![
+            "-p",
+            &port,
+            "--mode",
+            mode,
+            "-c",
+            "4",
+            "--threads",
+            threads,
+            "--json",
+        ];
+        args.extend(SHORT);
+        let summary = json(&bench(&args), 0);
+        let expected = if threads == "auto" {
+            thread::available_parallelism().unwrap().get().min(4) as u64
+        } else {
+            2
+        };
+        assert_eq!(summary["threads"], expected, "{summary}");
+        assert_eq!(summary["conns"], 4);
+        if mode == "stream" {
+            assert!(summary["mb_per_s"].as_f64().unwrap() > 1.0, "{summary}");
+        } else {
+            assert!(summary["round_trips"].as_u64().unwrap() > 10, "{summary}");
+        }
+    }
+    // The open loop's rate is shared out: still the rate asked for.
+    let args = [
+        "-p",
+        &port,
+        "-c",
+        "4",
+        "--threads",
+        "2",
+        "--rate",
+        "2000",
+        "-d",
+        "0.5",
+        "--warmup",
+        "0.1",
+        "--json",
+    ];
+    let summary = json(&bench(&args), 0);
+    let rate = summary["rt_per_s"].as_f64().unwrap();
+    assert!((1800.0..=2200.0).contains(&rate), "{summary}");
+}
+
+#[test]
+fn connect_mode_counts_connections_a_second() {
+    let (_server, port) = server(&[]);
+    let mut args = vec![
+        "-p",
+        &port,
+        "--mode",
+        "connect",
+        "-c",
+        "3",
+        "--json",
+        "--fail-if",
+        "connect_per_s<1",
+    ];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert_shape(&summary, &["mb_per_s", "held", "failed", "lost"]);
+    assert!(
+        summary["connect_per_s"].as_f64().unwrap() > 10.0,
+        "{summary}"
+    );
+    assert_eq!(summary["connect_per_s"], summary["rt_per_s"]);
+    assert!(summary["connect_latency_us"]["p50"].as_f64().unwrap() > 0.0);
+    // A server that echoes the wrong bytes is caught in this mode too.
+    let port = fake(|stream, _| echo_changed(stream, |buf, _| buf[0] ^= 1));
+    let mut args = vec!["-p", &port, "--mode", "connect", "-c", "1", "--json"];
+    args.extend(SHORT);
+    let summary = assert_failed(&bench(&args), "differs");
+    assert!(summary["mismatches"].as_u64().unwrap() > 0);
+    let port = closed_port();
+    let output = bench(&["-p", &port, "--mode", "connect", "-d", "0.2"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
+
+/// Every message the fake server below received, as lines.
+static SEEN: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn no_two_messages_of_a_run_are_equal() {
+    let port = fake(|mut stream, _| {
+        let mut buf = [0u8; 64];
+        while stream.read_exact(&mut buf).is_ok() {
+            SEEN.lock().unwrap().push(buf.to_vec());
+            if stream.write_all(&buf).is_err() {
+                return;
+            }
+        }
+    });
+    let mut args = vec!["-p", &port, "-c", "4", "--size", "64", "--json"];
+    args.extend(SHORT);
+    let summary = json(&bench(&args), 0);
+    assert!(summary["round_trips"].as_u64().unwrap() > 100);
+    let seen = SEEN.lock().unwrap();
+    let distinct: std::collections::HashSet<&Vec<u8>> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len());
+    assert!(seen.iter().all(|m| m.last() == Some(&b'\n')));
+}
+
+/// Chromium, if this machine has it (CI installs it; Windows runs do not look for it).
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|name| {
+        cfg!(unix)
+            && Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn the_report_is_one_offline_page_a_real_browser_renders() {
+    let (_server, port) = server(&[]);
+    let dir = out_dir();
+    let page = dir.path().join("report.html");
+    let mut args = vec![
+        "-p",
+        &port,
+        "-c",
+        "2",
+        "-d",
+        "2",
+        "--warmup",
+        "0",
+        "--report",
+        page.to_str().unwrap(),
+    ];
+    args.push("--json");
+    json(&bench(&args), 0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Nothing is fetched from anywhere: no script, no link, no external source.
+    for needle in ["<script", "<link", "src=", "@import", "url("] {
+        assert!(!html.contains(needle), "{needle} in the report");
+    }
+    assert_eq!(html.matches("<svg").count(), 3);
+    if !cfg!(unix) {
+        return;
+    }
+    let browser = chromium().expect("chromium (Debian's package) for the report test");
+    let profile = dir.path().join("profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ];
+    let url = format!("file://{}", page.display());
+    let dom = Command::new(browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = text(&dom.stdout);
+    for needle in [
+        "Latency over time",
+        "Throughput over time",
+        "Latency by percentile",
+        "polyline",
+        "id=\"summary\"",
+        "bench -p",
+    ] {
+        assert!(
+            dom.contains(needle),
+            "{needle} not in the rendered page: {dom}"
+        );
+    }
+    let shot = dir.path().join("report.png");
+    let status = Command::new(browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .args(["--window-size=900,1500", &url])
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        text(&status.stderr)
+    );
+}
+
+#[test]
+fn a_run_that_fails_leaves_no_output_file() {
+    let dir = out_dir();
+    let files: Vec<String> = ["a.hlog", "a.hgrm", "a.html"]
+        .iter()
+        .map(|f| dir.path().join(f).to_str().unwrap().to_string())
+        .collect();
+    let port = closed_port();
+    let output = bench(&[
+        "-p", &port, "-d", "0.2", "--hlog", &files[0], "--hgrm", &files[1], "--report", &files[2],
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_hold_run_logs_its_probes_as_one_interval() {
+    let (_server, port) = server(&[]);
+    let dir = out_dir();
+    let hlog = dir.path().join("hold.hlog");
+    let hlog = hlog.to_str().unwrap();
+    let args = [
+        "-p", &port, "--mode", "hold", "-c", "5", "-d", "0.3", "--hlog", hlog, "--json",
+    ];
+    json(&bench(&args), 0);
+    let merged = json(&bench(&["merge", hlog, "--json"]), 0);
+    assert_eq!(
+        (merged["held"].as_u64(), merged["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(merged["mode"], "hold");
+    assert!(
+        merged["latency_us"]["max"].as_f64().unwrap() > 0.0,
+        "{merged}"
     );
 }

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use crate::client::Target;
 
-use super::payload::MAX_SIZE;
+use echo_core::udp::MAX_DATAGRAM;
 
-/// Largest UDP echo payload (65535 - 8 UDP - 20 IPv4 header bytes).
-pub const MAX_DATAGRAM: usize = 65_507;
+use super::payload::MAX_SIZE;
 
 /// What each connection does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,6 +18,8 @@ pub enum Mode {
     Stream,
     /// Open the connections, keep them idle, then check each one still echoes.
     Hold,
+    /// Connection churn: connect, one message, check its echo, close, again.
+    Connect,
 }
 
 impl Mode {
@@ -28,6 +29,7 @@ impl Mode {
             Mode::Pingpong => "pingpong",
             Mode::Stream => "stream",
             Mode::Hold => "hold",
+            Mode::Connect => "connect",
         }
     }
 }
@@ -54,6 +56,8 @@ pub struct Config {
     pub json: bool,
     /// Print a progress line each second (stderr is a terminal).
     pub progress: bool,
+    /// Load-generating threads (resolved: `auto` is the number of cores).
+    pub threads: usize,
 }
 
 /// Flags as parsed, before the checks that need several of them at once.
@@ -71,6 +75,7 @@ pub struct Flags {
     pub timeout: Duration,
     pub json: bool,
     pub progress: bool,
+    pub threads: usize,
 }
 
 impl Config {
@@ -88,7 +93,7 @@ impl Config {
         }
         let size = flags.size.unwrap_or(match flags.mode {
             Mode::Stream => 65_536,
-            Mode::Pingpong | Mode::Hold => 64,
+            Mode::Pingpong | Mode::Hold | Mode::Connect => 64,
         });
         let max = if flags.udp { MAX_DATAGRAM } else { MAX_SIZE };
         if size == 0 || size > max {
@@ -113,6 +118,7 @@ impl Config {
             timeout: flags.timeout,
             json: flags.json,
             progress: flags.progress,
+            threads: flags.threads.max(1),
         })
     }
 
@@ -164,6 +170,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             json: false,
             progress: false,
+            threads: 1,
         }
     }
 

@@ -76,7 +76,7 @@ pub fn finished(sock: &TcpStream) -> io::Result<bool> {
 /// opened into them; not one of them (and no Ctrl-C): [`Error::Connect`].
 pub fn open_tcp(run: &Run) -> Result<(Poll, Progress, Opened), Error> {
     let mut poll = Poll::new()?;
-    let mut progress = Progress::new(run.config.progress);
+    let mut progress = Progress::new(run.progress);
     let opened = open_all(run, &mut poll, &mut progress)?;
     if opened.connected == 0 && !opened.interrupted {
         return Err(Error::Connect {
@@ -95,10 +95,12 @@ pub fn closed() -> io::Error {
     )
 }
 
-/// Opens `run.config.conns` connections and registers each with `poll`.
+/// Opens the connections of `run.part` and registers each with `poll` (its position in
+/// the part is its token).
 pub fn open_all(run: &Run, poll: &mut Poll, progress: &mut Progress) -> io::Result<Opened> {
     let config = run.config;
-    let total = config.conns;
+    let total = run.part.len();
+    let first = run.part.start;
     let mut socks: Vec<Option<TcpStream>> = Vec::with_capacity(total);
     // When each attempt in flight started (by index; cleared once it has an outcome).
     let mut started: Vec<Option<Instant>> = Vec::new();
@@ -114,7 +116,7 @@ pub fn open_all(run: &Run, poll: &mut Poll, progress: &mut Progress) -> io::Resu
         opened.failed += 1;
         opened
             .first_error
-            .get_or_insert_with(|| format!("connection {index}: {cause}"));
+            .get_or_insert_with(|| format!("connection {}: {cause}", first + index));
     };
     let begin = Instant::now();
     let mut events = Events::with_capacity(1024);
@@ -133,7 +135,7 @@ pub fn open_all(run: &Run, poll: &mut Poll, progress: &mut Progress) -> io::Resu
                 socks.push(None);
                 continue;
             }
-            let attempt = start(config.addr, config.source(index)).and_then(|mut sock| {
+            let attempt = start(config.addr, config.source(first + index)).and_then(|mut sock| {
                 poll.registry()
                     .register(
                         &mut sock,

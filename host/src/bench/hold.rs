@@ -9,11 +9,10 @@ use mio::net::TcpStream;
 use mio::{Events, Poll};
 
 use super::connect;
-use super::payload::{self, Pattern};
+use super::payload::{Message, Pattern};
 use super::progress::Progress;
 use super::stats::Stats;
-use super::summary::Report;
-use super::{Error, Run, TICK};
+use super::{Error, Outcome, Run, TICK};
 
 /// Probes in flight at once: the server answers a bounded burst, and a probe's timeout
 /// starts when it is sent, not while it waits behind a million others.
@@ -29,10 +28,10 @@ struct Probe {
 }
 
 /// Runs hold mode.
-pub fn run(run: &Run) -> Result<Report, Error> {
+pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
-    let mut stats = Stats::new();
+    let mut stats = run.stats();
     stats.first_problem = opened.first_error;
     let mut socks = opened.socks;
     let connect_per_s = opened.connected as f64 / opened.secs.max(f64::MIN_POSITIVE);
@@ -63,7 +62,7 @@ pub fn run(run: &Run) -> Result<Report, Error> {
             format!("holding {alive} connections")
         });
     }
-    let held_secs = start.elapsed().min(config.duration).as_secs_f64();
+    let held_secs = start.elapsed().min(config.duration);
 
     // Probe every connection still open.
     let interrupted = run.stop.is_set();
@@ -77,13 +76,16 @@ pub fn run(run: &Run) -> Result<Report, Error> {
     // Tried and not held (not opened, lost while held, or no right echo); connections a
     // Ctrl-C kept from being tried are neither held nor failed.
     let failed = attempted - held;
-    stats.errors = failed;
-    let mut report = Report::new(config, &stats, held_secs);
-    report.held = Some(held);
-    report.failed = Some(failed);
-    report.connect_per_s = Some(connect_per_s);
-    report.interrupted = interrupted;
-    Ok(report)
+    stats.counts.errors = failed;
+    stats.finish(Instant::now(), held_secs);
+    Ok(Outcome {
+        stats,
+        measured: held_secs,
+        interrupted,
+        held: Some(held),
+        failed: Some(failed),
+        connect_per_s: Some(connect_per_s),
+    })
 }
 
 /// A held connection became readable: the server closed it or sent bytes nobody asked for.
@@ -124,7 +126,7 @@ fn probe_all(
     let mut in_flight = 0usize;
     let mut ok = 0u64;
     let mut next_tick = Instant::now() + TICK;
-    let message = |index: usize| Pattern::message(payload::seed(index), 0, size);
+    let message = |index: usize| Pattern::message(index, 0, size);
     loop {
         while in_flight < PROBES_IN_FLIGHT && next < socks.len() {
             let index = next;
@@ -211,7 +213,7 @@ fn step(
     run: &Run,
     slot: &mut Option<TcpStream>,
     probe: &mut Probe,
-    message: payload::Message,
+    message: Message,
     rbuf: &mut [u8],
     stats: &mut Stats,
 ) -> io::Result<()> {
@@ -220,8 +222,12 @@ fn step(
         return Ok(());
     };
     while (probe.sent as usize) < size {
-        let [body, newline] = run.pattern.tail(message, probe.sent as usize);
-        match sock.write_vectored(&[IoSlice::new(body), IoSlice::new(newline)]) {
+        let [head, body, newline] = run.pattern.tail(&message, probe.sent as usize);
+        match sock.write_vectored(&[
+            IoSlice::new(head),
+            IoSlice::new(body),
+            IoSlice::new(newline),
+        ]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             // NOTE(as): at most --size, which is at most 1 MiB.
             Ok(n) => probe.sent += n as u32,
@@ -235,7 +241,7 @@ fn step(
         match sock.read(&mut rbuf[..size - from]) {
             Ok(0) => return Err(connect::closed()),
             Ok(n) => {
-                let wrong = run.pattern.mismatches(message, from, &rbuf[..n]);
+                let wrong = run.pattern.mismatches(&message, from, &rbuf[..n]);
                 if wrong > 0 {
                     stats.mismatched(wrong, || "the echo of a probe differs".into());
                     return Err(io::Error::new(

@@ -1,17 +1,26 @@
 //! `echokit bench`: a load generator for any RFC 862 echo server that checks every echoed
 //! byte (PRODUCT.md "bench").
 //!
-//! One mio event loop on one thread drives every connection: no thread per connection, no
-//! allocation per message (messages are slices of one shared [`payload::Pattern`]).
-//! Connections are opened first ([`connect`]); then one of [`pingpong`], [`stream`],
-//! [`hold`] or [`udp`] (or, for one connection in a closed loop, [`single`]'s blocking
-//! calls) runs for the warm-up and the measured seconds, counting into
-//! [`stats::Stats`]; [`summary`] prints what was measured.
+//! `--threads` threads each drive their share of the connections with one mio event loop:
+//! no thread per connection, no allocation per message (see [`payload`]). Each thread
+//! opens its connections ([`connect`]), then runs one of [`pingpong`] or [`udp`] (both
+//! the [`engine`]'s scheduler over a transport), [`stream`], [`hold`] or [`churn`] (or,
+//! for one connection in a closed loop, [`single`]'s blocking calls) for the warm-up and
+//! the measured seconds, counting into [`stats::Stats`]. Each second of the window goes to
+//! the calling thread, merged over the threads (`--json-stream`, `--hlog`, `--report`);
+//! at the end the threads' histograms are merged ([`hdrhistogram::Histogram::add`]) and
+//! [`summary`] prints what was measured, [`gate`] checks `--fail-if`.
 
+pub mod churn;
 pub mod config;
 pub mod connect;
+pub mod engine;
+pub mod gate;
+pub mod hlog;
 pub mod hold;
+pub mod html;
 pub mod limits;
+pub mod output;
 pub mod payload;
 pub mod pingpong;
 pub mod progress;
@@ -20,17 +29,22 @@ pub mod single;
 pub mod stats;
 pub mod stream;
 pub mod summary;
+pub mod svg;
 pub mod udp;
 
+use std::collections::BTreeMap;
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
 pub use config::{Config, Mode};
 pub use summary::Report;
 
 use crate::client::Target;
+use stats::{Note, Second, Stats};
 
 /// Why a run could not be carried out at all (exit 2); problems of single connections
 /// are counted in the report instead.
@@ -44,30 +58,230 @@ pub enum Error {
     Setup(#[from] io::Error),
 }
 
-/// Runs the benchmark `config` describes until its duration is over or `stop` is set.
-pub fn run(config: &Config, stop: &Stop) -> Result<Report, Error> {
-    let _ = crate::os::limits::raise_nofile(config.conns);
-    let pattern = payload::Pattern::new();
-    let run = Run {
-        config,
-        pattern: &pattern,
-        stop,
-    };
-    match (config.udp, config.mode) {
-        (true, _) => udp::run(&run),
-        // One connection, closed loop: blocking calls are cheaper than any event loop.
-        (false, Mode::Pingpong) if config.conns == 1 && config.rate.is_none() => single::run(&run),
-        (false, Mode::Pingpong) => pingpong::run(&run),
-        (false, Mode::Stream) => stream::run(&run),
-        (false, Mode::Hold) => hold::run(&run),
+/// What a run (one thread's share, or all of them merged) measured.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stats: Stats,
+    /// Seconds measured (shorter when stopped early).
+    pub measured: Duration,
+    pub interrupted: bool,
+    /// Hold: connections held and failed, and opened a second.
+    pub held: Option<u64>,
+    pub failed: Option<u64>,
+    pub connect_per_s: Option<f64>,
+}
+
+impl Outcome {
+    /// The outcome of a run whose clock was `clock` and that stopped at `stopped`.
+    pub fn new(run: &Run, stats: Stats, clock: Clock, stopped: Instant) -> Outcome {
+        Outcome {
+            stats,
+            measured: clock.measured(stopped),
+            interrupted: run.stop.is_set(),
+            held: None,
+            failed: None,
+            connect_per_s: None,
+        }
+    }
+
+    /// Adds another thread's outcome: counts and histograms summed, the longest window.
+    fn merge(&mut self, other: Outcome) {
+        fn sum<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }
+        }
+        self.stats.merge(other.stats);
+        self.measured = self.measured.max(other.measured);
+        self.interrupted |= other.interrupted;
+        self.held = sum(self.held, other.held);
+        self.failed = sum(self.failed, other.failed);
+        self.connect_per_s = sum(self.connect_per_s, other.connect_per_s);
     }
 }
 
-/// What every mode gets: the configuration, the shared pattern and the stop flag.
+/// How many threads a run uses: `--threads`, but not more than connections, and one for
+/// hold (idle connections need no CPU) and for one connection.
+pub fn threads(config: &Config) -> usize {
+    match config.mode {
+        Mode::Hold => 1,
+        _ => config.threads.clamp(1, config.conns.max(1)),
+    }
+}
+
+/// Runs the benchmark `config` describes until its duration is over or `stop` is set, on
+/// [`threads`] threads, each with its own connections, loop and histograms; hands each
+/// second of the measured window, merged over the threads, to `on_second` as it ends.
+pub fn run(
+    config: &Config,
+    stop: &Stop,
+    mut on_second: impl FnMut(&Second) + Send,
+) -> Result<Outcome, Error> {
+    let _ = crate::os::limits::raise_nofile(config.conns);
+    let pattern = payload::Pattern::new();
+    let threads = threads(config);
+    let (tx, rx) = mpsc::channel::<Note>();
+    let run_of = |t: usize| {
+        let part = config.conns * t / threads..config.conns * (t + 1) / threads;
+        let rate = config
+            .rate
+            .map(|rate| rate * part.len() as f64 / config.conns as f64);
+        Run {
+            config,
+            pattern: &pattern,
+            stop,
+            part,
+            rate,
+            progress: config.progress && threads == 1,
+            notes: Some(tx.clone()),
+        }
+    };
+    // Thread 0's share runs on this thread (as a one-thread run always did); the others
+    // and the merging of seconds on their own.
+    let runs: Vec<Run> = (0..threads).map(run_of).collect();
+    drop(tx);
+    let results: Vec<Result<Outcome, Error>> = std::thread::scope(|scope| {
+        let progress = config.progress && threads > 1;
+        let merger = scope.spawn(move || merge_seconds(&rx, threads, progress, &mut on_second));
+        let mut runs = runs.into_iter();
+        let first = runs.next();
+        let handles: Vec<_> = runs
+            .enumerate()
+            .map(|(t, run)| {
+                std::thread::Builder::new()
+                    .name(format!("bench-{}", t + 1))
+                    .spawn_scoped(scope, move || run_part(&run))
+            })
+            .collect();
+        let mut results = vec![match first {
+            Some(run) => run_part(&run),
+            None => Err(io::Error::other("no load thread").into()),
+        }];
+        results.extend(handles.into_iter().map(|h| {
+            match h {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a load thread panicked").into())),
+                Err(e) => Err(Error::Setup(e)),
+            }
+        }));
+        // NOTE(ok): the merger only hands seconds on; it cannot fail.
+        let _ = merger.join();
+        results
+    });
+    let mut merged: Option<Outcome> = None;
+    let mut unconnected = Vec::new();
+    for (t, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(outcome) => match &mut merged {
+                Some(m) => m.merge(outcome),
+                None => merged = Some(outcome),
+            },
+            Err(Error::Connect { target, cause }) => unconnected.push((t, target, cause)),
+            Err(e) => return Err(e),
+        }
+    }
+    match merged {
+        Some(mut outcome) => {
+            // A thread none of whose connections opened: each is an error of the run.
+            for (t, _, cause) in unconnected {
+                let part = config.conns * t / threads..config.conns * (t + 1) / threads;
+                outcome.stats.counts.errors += part.len() as u64;
+                outcome.stats.problem(|| cause);
+            }
+            Ok(outcome)
+        }
+        None => {
+            let (_, target, cause) = unconnected.swap_remove(0);
+            Err(Error::Connect { target, cause })
+        }
+    }
+}
+
+/// One thread's share: the mode's loop over its connections.
+fn run_part(run: &Run) -> Result<Outcome, Error> {
+    let config = run.config;
+    match (config.udp, config.mode) {
+        (true, _) => udp::run(run),
+        // One connection, closed loop: blocking calls are cheaper than any event loop.
+        (false, Mode::Pingpong) if run.part.len() == 1 && run.rate.is_none() => single::run(run),
+        (false, Mode::Pingpong) => pingpong::run(run),
+        (false, Mode::Stream) => stream::run(run),
+        (false, Mode::Hold) => hold::run(run),
+        (false, Mode::Connect) => churn::run(run),
+    }
+}
+
+/// Merges the threads' seconds by index and hands each on, in order, once every thread
+/// has sent it (or, at the end, whatever came); returns when every thread is done.
+fn merge_seconds(
+    rx: &mpsc::Receiver<Note>,
+    threads: usize,
+    progress: bool,
+    on_second: &mut impl FnMut(&Second),
+) {
+    let mut pending: BTreeMap<u64, (Second, usize)> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut emit = |second: &Second| {
+        if progress {
+            let secs = (second.end - second.index as f64).max(f64::MIN_POSITIVE);
+            crate::exit::stderr_line(&format!(
+                "bench: second {}  {:.0} round trips/s  {:.1} MB/s  errors {}",
+                second.index + 1,
+                second.counts.round_trips as f64 / secs,
+                second.counts.echoed as f64 / secs / 1e6,
+                second.counts.errors
+            ));
+        }
+        on_second(second);
+    };
+    for Note::Second(second) in rx.iter() {
+        match pending.get_mut(&second.index) {
+            Some((merged, count)) => {
+                merged.counts.add(&second.counts);
+                merged.latencies.add(&second.latencies);
+                merged.end = merged.end.max(second.end);
+                *count += 1;
+            }
+            None => {
+                pending.insert(second.index, (second, 1));
+            }
+        }
+        while let Some(entry) = pending.first_entry() {
+            if *entry.key() != next || entry.get().1 < threads {
+                break;
+            }
+            emit(&entry.remove().0);
+            next += 1;
+        }
+    }
+    for (_, (second, _)) in pending {
+        emit(&second);
+    }
+}
+
+/// What every mode gets: the configuration, the shared pattern, the stop flag, and its
+/// share of the connections.
 pub struct Run<'a> {
     pub config: &'a Config,
     pub pattern: &'a payload::Pattern,
     pub stop: &'a Stop,
+    /// The connections this thread drives (their numbers in the run).
+    pub part: Range<usize>,
+    /// Open loop: this thread's share of `--rate`.
+    pub rate: Option<f64>,
+    /// Print the progress line from this thread (it is the only one, on a terminal).
+    pub progress: bool,
+    /// Where each second of the measured window goes.
+    pub notes: Option<Sender<Note>>,
+}
+
+impl Run<'_> {
+    /// New counters that send their seconds to the coordinator.
+    pub fn stats(&self) -> Stats {
+        Stats::sending(self.notes.clone())
+    }
 }
 
 /// Set by Ctrl-C (SIGINT) or SIGTERM; the loops look at it at least every 100 ms and then

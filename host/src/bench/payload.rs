@@ -1,8 +1,9 @@
 //! What is sent: bytes that differ from message to message and from connection to
 //! connection, so that a stale, reordered or another connection's echo is caught byte by
-//! byte. Every message is a slice of one fixed pseudo-random pattern of printable bytes
-//! (servers that decode text see text), chosen by a hash of the connection's seed and the
-//! message number, so sending and checking never allocate or generate anything.
+//! byte. A message is a short head naming its connection and number (so no two messages of
+//! a run are equal), then a slice of one fixed pseudo-random pattern of printable bytes
+//! (servers that decode text see text) chosen by a hash of both, then `\n`: sending and
+//! checking never allocate.
 
 /// Pattern period: a prime, so offsets of different connections never line up.
 const PERIOD: usize = 1_048_573;
@@ -16,10 +17,20 @@ pub struct Pattern {
     bytes: Vec<u8>,
 }
 
-/// One pingpong message: `size` bytes, the pattern from `offset` and then `\n` (so a
-/// line-logging server logs one record per message).
+/// Longest head: `{conn:x}.{n:x}.` with a connection number below 2^32 and any message
+/// number.
+const HEAD: usize = 8 + 1 + 16 + 1;
+
+/// One pingpong message of `size` bytes: a head naming its connection and number
+/// (`1f.2a0.`, hex, each ended by `.`), then the pattern from `offset`, then `\n` (so a
+/// line-logging server logs one record per message). The head is prefix-free, so two
+/// messages of one size whose heads fit (`size` > 26 bytes, or the numbers are small
+/// enough) differ inside it: no two messages of a run are equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message {
+    head: [u8; HEAD],
+    /// Head bytes sent (the head cut to `size - 1`).
+    head_len: u8,
     offset: u32,
     size: u32,
 }
@@ -35,6 +46,18 @@ pub fn mix(mut x: u64) -> u64 {
 /// The seed of connection (or socket) number `index`.
 pub fn seed(index: usize) -> u64 {
     mix(index as u64 ^ 0x5EED_0000_0000_0000)
+}
+
+/// Writes `x` in lowercase hex then `.` at `out[at..]`; returns the new end.
+fn hex_then_dot(out: &mut [u8; HEAD], mut at: usize, x: u64) -> usize {
+    let digits = (64 - x.leading_zeros()).div_ceil(4).max(1) as usize;
+    for i in (0..digits).rev() {
+        // NOTE(as): a nibble.
+        out[at] = b"0123456789abcdef"[((x >> (4 * i)) & 0xf) as usize];
+        at += 1;
+    }
+    out[at] = b'.';
+    at + 1
 }
 
 impl Pattern {
@@ -54,56 +77,69 @@ impl Pattern {
         Pattern { bytes }
     }
 
-    /// Message number `n` of the connection with `seed`; `size` is 1..=[`MAX_SIZE`].
-    pub fn message(seed: u64, n: u64, size: usize) -> Message {
-        let offset = mix(seed ^ mix(n)) % PERIOD as u64;
+    /// Message number `n` of connection `conn`; `size` is 1..=[`MAX_SIZE`].
+    pub fn message(conn: usize, n: u64, size: usize) -> Message {
+        let mut head = [0u8; HEAD];
+        // NOTE(as): connection numbers are below 10^8 (the `-c` cap).
+        let end = hex_then_dot(&mut head, 0, conn as u64 & 0xffff_ffff);
+        let end = hex_then_dot(&mut head, end, n);
+        let offset = mix(seed(conn) ^ mix(n)) % PERIOD as u64;
         Message {
+            head,
+            // NOTE(as): at most HEAD.
+            head_len: end.min(size.saturating_sub(1)) as u8,
             // NOTE(as): below PERIOD and MAX_SIZE, both far below u32::MAX.
             offset: offset as u32,
             size: size as u32,
         }
     }
 
-    /// The bytes of `message` from position `from` on, as two slices (body, newline) ready
-    /// for a vectored write; `from` < the message's size.
-    pub fn tail(&self, message: Message, from: usize) -> [&[u8]; 2] {
-        let body = message.size as usize - 1;
+    /// The bytes of `message` from position `from` on (< its size), as three slices
+    /// (head, body, newline).
+    pub fn tail<'m>(&'m self, message: &'m Message, from: usize) -> [&'m [u8]; 3] {
+        let head = &message.head[..message.head_len as usize];
+        let body_len = message.size as usize - 1 - head.len();
         let start = message.offset as usize;
-        if from < body {
-            [&self.bytes[start + from..start + body], b"\n"]
-        } else {
-            [b"\n", &[]]
-        }
+        let body = &self.bytes[start..start + body_len];
+        let skip_head = from.min(head.len());
+        let skip_body = (from - skip_head).min(body.len());
+        let skip_newline = from - skip_head - skip_body;
+        [
+            &head[skip_head..],
+            &body[skip_body..],
+            &b"\n"[skip_newline.min(1)..],
+        ]
     }
 
     /// The bytes of `message` from position `from` on, copied into `buf` (at least the
     /// message's size): one contiguous buffer for a plain `send` (cheaper than a vectored
-    /// write of the two parts).
-    pub fn bytes_from<'b>(&self, message: Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
-        let [body, newline] = self.tail(message, from);
-        buf[..body.len()].copy_from_slice(body);
-        buf[body.len()..body.len() + newline.len()].copy_from_slice(newline);
-        &buf[..body.len() + newline.len()]
+    /// write of the parts).
+    pub fn bytes_from<'b>(&self, message: &Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
+        let mut at = 0;
+        for part in self.tail(message, from) {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        &buf[..at]
     }
 
     /// The whole message in `buf` (for a datagram, which must be one buffer).
-    pub fn fill<'b>(&self, message: Message, buf: &'b mut [u8]) -> &'b [u8] {
-        let size = message.size as usize;
-        let start = message.offset as usize;
-        buf[..size - 1].copy_from_slice(&self.bytes[start..start + size - 1]);
-        buf[size - 1] = b'\n';
-        &buf[..size]
+    pub fn fill<'b>(&self, message: &Message, buf: &'b mut [u8]) -> &'b [u8] {
+        self.bytes_from(message, 0, buf)
     }
 
     /// How many bytes of `got`, the echo of `message` from position `from`, are wrong.
-    pub fn mismatches(&self, message: Message, from: usize, got: &[u8]) -> u64 {
-        let [body, newline] = self.tail(message, from);
-        let (got_body, got_rest) = got.split_at(got.len().min(body.len()));
-        if got_body == &body[..got_body.len()] && got_rest == &newline[..got_rest.len()] {
-            return 0;
+    pub fn mismatches(&self, message: &Message, from: usize, got: &[u8]) -> u64 {
+        let mut wrong = 0;
+        let mut rest = got;
+        for part in self.tail(message, from) {
+            let (now, later) = rest.split_at(rest.len().min(part.len()));
+            if now != &part[..now.len()] {
+                wrong += now.iter().zip(part).filter(|(a, b)| a != b).count() as u64;
+            }
+            rest = later;
         }
-        let expected = body.iter().chain(newline);
-        got.iter().zip(expected).filter(|(a, b)| a != b).count() as u64
+        wrong
     }
 
     /// Stream mode: the `len` bytes (<= [`MAX_SIZE`]) at stream position `pos` of the
@@ -132,53 +168,64 @@ impl Default for Pattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    fn bytes(pattern: &Pattern, message: &Message) -> Vec<u8> {
+        let mut buf = vec![0u8; MAX_SIZE];
+        pattern.fill(message, &mut buf).to_vec()
+    }
 
     #[test]
-    fn messages_end_in_a_newline_and_differ() {
+    fn messages_name_their_connection_and_number_and_end_in_a_newline() {
         let pattern = Pattern::new();
-        let mut a = [0u8; 64];
-        let mut b = [0u8; 64];
-        let first = pattern
-            .fill(Pattern::message(seed(0), 0, 64), &mut a)
-            .to_vec();
+        let first = bytes(&pattern, &Pattern::message(0x1f, 0x2a0, 64));
+        assert!(first.starts_with(b"1f.2a0."));
+        assert_eq!(first.len(), 64);
         assert_eq!(first.last(), Some(&b'\n'));
         assert!(!first[..63].contains(&b'\n'));
-        let next = pattern
-            .fill(Pattern::message(seed(0), 1, 64), &mut b)
-            .to_vec();
-        let other = pattern
-            .fill(Pattern::message(seed(1), 0, 64), &mut b)
-            .to_vec();
-        assert_ne!(first, next);
-        assert_ne!(first, other);
+    }
+
+    #[test]
+    fn no_two_messages_of_a_run_are_equal() {
+        // The birthday case of the old hashed offsets: many connections, many messages.
+        let pattern = Pattern::new();
+        let mut seen = HashSet::new();
+        for conn in 0..200 {
+            for n in 0..500 {
+                assert!(seen.insert(bytes(&pattern, &Pattern::message(conn, n, 32))));
+            }
+        }
+        // Prefix-free heads: "1.23." and "12.3." differ, as do "1.2." and "1.23.".
+        let a = bytes(&pattern, &Pattern::message(1, 0x23, 27));
+        let b = bytes(&pattern, &Pattern::message(0x12, 3, 27));
+        assert_ne!(a, b);
     }
 
     #[test]
     fn mismatches_count_wrong_bytes_from_any_position() {
         let pattern = Pattern::new();
-        let message = Pattern::message(seed(3), 7, 10);
-        let mut buf = [0u8; 10];
-        let mut bytes = pattern.fill(message, &mut buf).to_vec();
-        assert_eq!(pattern.mismatches(message, 0, &bytes), 0);
-        assert_eq!(pattern.mismatches(message, 4, &bytes[4..]), 0);
-        assert_eq!(pattern.mismatches(message, 9, b"\n"), 0);
+        let message = Pattern::message(3, 7, 10);
+        let mut bytes = bytes(&pattern, &message);
+        assert_eq!(pattern.mismatches(&message, 0, &bytes), 0);
+        for from in 0..10 {
+            assert_eq!(pattern.mismatches(&message, from, &bytes[from..]), 0);
+            assert_eq!(pattern.tail(&message, from).concat(), bytes[from..]);
+        }
         bytes[2] ^= 1;
         bytes[9] = b'x';
-        assert_eq!(pattern.mismatches(message, 0, &bytes), 2);
-        let [body, newline] = pattern.tail(message, 3);
-        assert_eq!(
-            [body, newline].concat(),
-            pattern.fill(message, &mut buf)[3..]
-        );
+        assert_eq!(pattern.mismatches(&message, 0, &bytes), 2);
+        // Another connection's message of the same size differs.
+        assert!(pattern.mismatches(&Pattern::message(4, 7, 10), 0, &bytes) > 0);
     }
 
     #[test]
-    fn a_one_byte_message_is_a_newline() {
+    fn short_messages_cut_the_head() {
         let pattern = Pattern::new();
-        let message = Pattern::message(seed(0), 0, 1);
-        assert_eq!(pattern.tail(message, 0), [b"\n" as &[u8], &[]]);
-        assert_eq!(pattern.mismatches(message, 0, b"\n"), 0);
-        assert_eq!(pattern.mismatches(message, 0, b"x"), 1);
+        let message = Pattern::message(0, 0, 1);
+        assert_eq!(pattern.tail(&message, 0).concat(), b"\n");
+        assert_eq!(pattern.mismatches(&message, 0, b"\n"), 0);
+        assert_eq!(pattern.mismatches(&message, 0, b"x"), 1);
+        assert_eq!(bytes(&pattern, &Pattern::message(0xabc, 5, 4)), b"abc\n");
     }
 
     #[test]

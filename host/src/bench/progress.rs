@@ -38,15 +38,18 @@ pub fn load_line(stats: &super::stats::Stats, measured: Duration, stream: bool) 
     let rate = if secs <= 0.0 {
         "warming up".to_string()
     } else if stream {
-        format!("{:.1} MB/s", stats.echoed as f64 / secs / 1e6)
+        format!("{:.1} MB/s", stats.counts.echoed as f64 / secs / 1e6)
     } else {
-        format!("{:.0} round trips/s", stats.round_trips as f64 / secs)
+        format!(
+            "{:.0} round trips/s",
+            stats.counts.round_trips as f64 / secs
+        )
     };
     let p99 = stats
         .quantile_us(0.99)
         .map_or_else(|| "-".to_string(), |us| format!("{us:.0} us"));
     format!(
         "{rate}  p99 {p99}  errors {}  mismatches {}",
-        stats.errors, stats.mismatches
+        stats.counts.errors, stats.counts.mismatches
     )
 }

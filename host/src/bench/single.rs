@@ -10,11 +10,10 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connect;
-use super::payload::{self, Pattern};
+use super::payload::{Message, Pattern};
 use super::progress::{Progress, load_line};
 use super::stats::Stats;
-use super::summary::Report;
-use super::{Clock, Error, Run, TICK, limits};
+use super::{Clock, Error, Outcome, Run, TICK, limits};
 
 /// Connects (blocking, within `--timeout`); reads and writes wake every [`TICK`] so that
 /// Ctrl-C and `--timeout` are seen.
@@ -25,7 +24,7 @@ fn connect(run: &Run) -> io::Result<TcpStream> {
         Type::STREAM,
         Some(Protocol::TCP),
     )?;
-    if let Some(ip) = config.source(0) {
+    if let Some(ip) = config.source(run.part.start) {
         limits::port_at_connect(&socket);
         socket.bind(&SocketAddr::new(ip, 0).into())?;
     }
@@ -37,57 +36,52 @@ fn connect(run: &Run) -> io::Result<TcpStream> {
 }
 
 /// Runs pingpong over one connection, closed loop.
-pub fn run(run: &Run) -> Result<Report, Error> {
+pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let mut sock = connect(run).map_err(|e| Error::Connect {
         target: config.target.clone(),
         cause: limits::limit_reached(&e).unwrap_or_else(|| e.to_string()),
     })?;
-    let mut progress = Progress::new(config.progress);
-    let mut stats = Stats::new();
+    let mut progress = Progress::new(run.progress);
+    let mut stats = run.stats();
     let mut buffers = Buffers {
         send: vec![0; config.size],
         recv: vec![0; config.size],
     };
-    let seed = payload::seed(0);
+    let index = run.part.start;
     let clock = Clock::starting_now(config);
+    stats.window(clock.warm_end, config.duration);
     let mut n = 0u64;
     let stopped = loop {
         let start = Instant::now();
         if start >= clock.end || run.stop.is_set() {
             break start;
         }
-        let message = Pattern::message(seed, n, config.size);
+        let message = Pattern::message(index, n, config.size);
         match round_trip(
             run,
             &mut sock,
             message,
             &mut buffers,
             &mut stats,
-            (n, start),
+            (index, n, start),
         ) {
             Ok(true) => {}
             Ok(false) => break Instant::now(),
             Err(e) => {
-                stats.error(|| format!("connection 0: {e}"));
+                stats.error(|| format!("connection {index}: {e}"));
                 break Instant::now();
             }
         }
         let now = Instant::now();
         if clock.measuring(now) {
-            stats.round_trips += 1;
-            stats.echoed += config.size as u64;
-            stats.record(now - start);
+            stats.round_trip(now, config.size, now - start, None);
         }
         n += 1;
         progress.tick(now, || load_line(&stats, clock.measured(now), false));
     };
-    Ok(Report::round_trips(
-        config,
-        &stats,
-        clock.measured(stopped),
-        run.stop.is_set(),
-    ))
+    stats.finish(stopped, clock.measured(stopped));
+    Ok(Outcome::new(run, stats, clock, stopped))
 }
 
 /// Whether a blocking call only timed out (the tick), so the loop looks at the flags.
@@ -104,10 +98,10 @@ fn ticked(e: &io::Error) -> bool {
 fn round_trip(
     run: &Run,
     sock: &mut TcpStream,
-    message: payload::Message,
+    message: Message,
     buffers: &mut Buffers,
     stats: &mut Stats,
-    (n, start): (u64, Instant),
+    (index, n, start): (usize, u64, Instant),
 ) -> io::Result<bool> {
     let size = run.config.size;
     let timeout = run.config.timeout;
@@ -131,7 +125,7 @@ fn round_trip(
     };
     let mut sent = 0;
     while sent < size {
-        let bytes = run.pattern.bytes_from(message, sent, &mut buffers.send);
+        let bytes = run.pattern.bytes_from(&message, sent, &mut buffers.send);
         match sock.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(k) => {
@@ -151,10 +145,10 @@ fn round_trip(
         match sock.read(&mut buffers.recv[..size - got]) {
             Ok(0) => return Err(connect::closed()),
             Ok(k) => {
-                let wrong = run.pattern.mismatches(message, got, &buffers.recv[..k]);
+                let wrong = run.pattern.mismatches(&message, got, &buffers.recv[..k]);
                 stats.mismatched(wrong, || {
                     format!(
-                        "connection 0: echo of message {n} differs in {wrong} of bytes {got}..{}",
+                        "connection {index}: echo of message {n} differs in {wrong} of bytes {got}..{}",
                         got + k
                     )
                 });

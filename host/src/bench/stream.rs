@@ -11,8 +11,7 @@ use super::connect;
 use super::payload;
 use super::progress::load_line;
 use super::stats::Stats;
-use super::summary::Report;
-use super::{Clock, Error, Run, TICK};
+use super::{Clock, Error, Outcome, Run, TICK};
 
 /// Read buffer: large reads keep the syscalls per megabyte few.
 const READ_BUFFER: usize = 256 * 1024;
@@ -27,11 +26,11 @@ struct Flow {
 }
 
 /// Runs stream mode.
-pub fn run(run: &Run) -> Result<Report, Error> {
+pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
-    let mut stats = Stats::new();
-    stats.errors += opened.failed as u64;
+    let mut stats = run.stats();
+    stats.counts.errors += opened.failed as u64;
     stats.first_problem = opened.first_error;
     let now = Instant::now();
     let mut flows: Vec<Flow> = opened
@@ -40,17 +39,18 @@ pub fn run(run: &Run) -> Result<Report, Error> {
         .enumerate()
         .map(|(i, sock)| Flow {
             sock,
-            seed: payload::seed(i),
+            seed: payload::seed(run.part.start + i),
             sent: 0,
             got: 0,
             progress: now,
         })
         .collect();
     let clock = Clock::starting_now(config);
+    stats.window(clock.warm_end, config.duration);
     let mut rbuf = vec![0u8; READ_BUFFER];
     let mut events = Events::with_capacity(1024);
     let mut next_tick = clock.start + TICK;
-    for (index, flow) in flows.iter_mut().enumerate() {
+    for (index, flow) in (run.part.start..).zip(flows.iter_mut()) {
         drive(run, &clock, &mut stats, flow, index, &mut rbuf);
     }
     let stopped = loop {
@@ -68,22 +68,24 @@ pub fn run(run: &Run) -> Result<Report, Error> {
         }
         super::poll(&mut poll, &mut events, wait)?;
         for event in events.iter() {
-            let index = event.token().0;
-            if let Some(flow) = flows.get_mut(index) {
+            let token = event.token().0;
+            if let Some(flow) = flows.get_mut(token) {
+                let index = run.part.start + token;
                 drive(run, &clock, &mut stats, flow, index, &mut rbuf);
             }
         }
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + TICK;
+            stats.advance(now);
             if now >= clock.end {
                 // Writing stopped: read what is still coming (an event may have come
                 // before the end switched writing off).
-                for (index, flow) in flows.iter_mut().enumerate() {
+                for (index, flow) in (run.part.start..).zip(flows.iter_mut()) {
                     drive(run, &clock, &mut stats, flow, index, &mut rbuf);
                 }
             }
-            for (index, flow) in flows.iter_mut().enumerate() {
+            for (index, flow) in (run.part.start..).zip(flows.iter_mut()) {
                 if flow.sock.is_some()
                     && flow.got < flow.sent
                     && now - flow.progress >= config.timeout
@@ -105,13 +107,8 @@ pub fn run(run: &Run) -> Result<Report, Error> {
             }
         }
     };
-    let mut report = Report::new(config, &stats, clock.measured(stopped).as_secs_f64());
-    let secs = report.secs.max(f64::MIN_POSITIVE);
-    report.mb_per_s = Some(stats.echoed as f64 / secs / 1e6);
-    report.sent_mb_per_s = Some(stats.sent as f64 / secs / 1e6);
-    report.latency = None;
-    report.interrupted = run.stop.is_set();
-    Ok(report)
+    stats.finish(stopped, clock.measured(stopped));
+    Ok(Outcome::new(run, stats, clock, stopped))
 }
 
 /// Writes until the socket is full (before the end), then reads and checks until nothing is
@@ -155,8 +152,10 @@ fn pump(
                         flow.progress = Instant::now();
                     }
                     flow.sent += n as u64;
-                    if clock.measuring(Instant::now()) {
-                        stats.sent += n as u64;
+                    let now = Instant::now();
+                    if clock.measuring(now) {
+                        stats.advance(now);
+                        stats.counts.sent += n as u64;
                     }
                     moved = true;
                 }
@@ -187,7 +186,8 @@ fn pump(
                 let now = Instant::now();
                 flow.progress = now;
                 if clock.measuring(now) {
-                    stats.echoed += n as u64;
+                    stats.advance(now);
+                    stats.counts.echoed += n as u64;
                 }
                 moved = true;
             }
