@@ -21,6 +21,7 @@
 mod de;
 mod error;
 mod extra;
+mod fast;
 mod human;
 mod key;
 pub mod legacy;
