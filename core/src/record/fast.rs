@@ -285,6 +285,43 @@ mod tests {
         assert!(!fast(r#"{"level":"INFO","event":"echo"}"#));
     }
 
+    /// The formatter's lines take the fast path (so the property test comparing the two
+    /// paths compares something), and read back as the record.
+    #[test]
+    fn the_formatters_lines_take_it() {
+        let ts = Timestamp::parse(b"2026-11-23T10:15:02.123Z").unwrap();
+        let records = [
+            Record {
+                conn: Some(17),
+                peer: Some("[::1]:5"),
+                msg: Some(b"a \"b\" \\ / \x08\x0c\n\r\t \xc3\xa9"),
+                partial: Some(false),
+                ..Record::event(ts, Event::Echo)
+            },
+            Record {
+                proto: Some(Proto::Udp),
+                addr: Some("0.0.0.0:7"),
+                reason: Some(Reason::MaxConns),
+                bytes_in: Some(0),
+                bytes_out: Some(u64::MAX),
+                totals: TotalFields {
+                    conns: Some(3),
+                    console_dropped: Some(10),
+                    ..TotalFields::NONE
+                },
+                ..Record::event(ts, Event::Shutdown)
+            },
+        ];
+        for r in records {
+            let mut line = [0u8; 512];
+            let n = r.format(&mut line).unwrap();
+            let text = core::str::from_utf8(&line[..n]).unwrap().trim_end();
+            let scanned = scan(text).expect("the fast path takes it");
+            let mut scratch = [0u8; 512];
+            assert_eq!(build(text, &scanned, &mut scratch), r);
+        }
+    }
+
     #[test]
     fn control_bytes_anywhere_are_seen() {
         for at in 0..20 {
