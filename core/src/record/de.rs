@@ -274,10 +274,8 @@ impl<'a> Record<'a> {
             return Err(ParseError::new(ParseErrorKind::ScratchTooSmall));
         }
         let object = trim_json_space(line);
-        if let Ok(text) = core::str::from_utf8(object) {
-            if let Some(scanned) = fast::scan(text) {
-                return Ok(fast::build(text, &scanned, scratch));
-            }
+        if let Some(scanned) = fast::scan(object) {
+            return Ok(fast::build(object, &scanned, scratch));
         }
         Record::parse_general(line, scratch)
     }

@@ -24,14 +24,14 @@ struct Span {
 }
 
 /// A record read but for its message, which is decoded once the whole line is accepted.
-pub(super) struct Scanned {
+pub(super) struct Scanned<'a> {
     ts: Timestamp,
     level: Level,
     event: Event,
     conn: Option<u64>,
-    peer: Option<Span>,
+    peer: Option<&'a str>,
     proto: Option<Proto>,
-    addr: Option<Span>,
+    addr: Option<&'a str>,
     msg: Option<Span>,
     partial: Option<bool>,
     reason: Option<Reason>,
@@ -40,11 +40,11 @@ pub(super) struct Scanned {
     totals: TotalFields,
 }
 
-/// Reads `object` (a trimmed line, valid UTF-8) if it has the formatter's shape; `None`
-/// sends it to serde-json-core.
-pub(super) fn scan(object: &str) -> Option<Scanned> {
-    let b = object.as_bytes();
-    if has_control(b) {
+/// Reads `object` (a trimmed line) if it has the formatter's shape; `None` sends it to
+/// serde-json-core.
+pub(super) fn scan(object: &[u8]) -> Option<Scanned<'_>> {
+    let b = object;
+    if !printable_ascii(b) && (has_control(b) || core::str::from_utf8(b).is_err()) {
         return None;
     }
     let mut c = Cursor { b, pos: 0 };
@@ -67,11 +67,7 @@ pub(super) fn scan(object: &str) -> Option<Scanned> {
     };
     let mut seen = 0u32;
     loop {
-        let key = c.string()?;
-        if key.escaped {
-            return None;
-        }
-        let key = Key::from_name(&b[key.start..key.end])?;
+        let key = Key::from_name(c.plain_string()?)?;
         if seen & key.bit() != 0 {
             return None;
         }
@@ -83,8 +79,8 @@ pub(super) fn scan(object: &str) -> Option<Scanned> {
             Key::Event => event = Some(Event::from_name(c.plain_string()?)?),
             Key::Proto => r.proto = Some(Proto::from_name(c.plain_string()?)?),
             Key::Reason => r.reason = Some(Reason::from_name(c.plain_string()?)?),
-            Key::Peer => r.peer = Some(c.string().filter(|s| !s.escaped)?),
-            Key::Addr => r.addr = Some(c.string().filter(|s| !s.escaped)?),
+            Key::Peer => r.peer = Some(core::str::from_utf8(c.plain_string()?).ok()?),
+            Key::Addr => r.addr = Some(core::str::from_utf8(c.plain_string()?).ok()?),
             Key::Msg => r.msg = Some(c.string()?),
             Key::MsgHex => return None,
             Key::Partial => r.partial = Some(c.boolean()?),
@@ -107,11 +103,9 @@ pub(super) fn scan(object: &str) -> Option<Scanned> {
 
 /// The record `scan` read from `object`, its message decoded into `scratch` when it holds
 /// escapes (`scratch` at least as long as `object`).
-pub(super) fn build<'a>(object: &'a str, s: &Scanned, scratch: &'a mut [u8]) -> Record<'a> {
-    // Spans end on quotes, which are character boundaries.
-    let text = |span: Span| object.get(span.start..span.end).unwrap_or_default();
+pub(super) fn build<'a>(object: &'a [u8], s: &Scanned<'a>, scratch: &'a mut [u8]) -> Record<'a> {
     let msg = s.msg.map(|m| {
-        let raw = text(m).as_bytes();
+        let raw = object.get(m.start..m.end).unwrap_or_default();
         if m.escaped {
             let n = unescape(raw, scratch);
             &scratch[..n]
@@ -124,9 +118,9 @@ pub(super) fn build<'a>(object: &'a str, s: &Scanned, scratch: &'a mut [u8]) -> 
         level: s.level,
         event: s.event,
         conn: s.conn,
-        peer: s.peer.map(text),
+        peer: s.peer,
         proto: s.proto,
-        addr: s.addr.map(text),
+        addr: s.addr,
         msg,
         partial: s.partial,
         reason: s.reason,
@@ -159,6 +153,25 @@ fn unescape(raw: &[u8], out: &mut [u8]) -> usize {
     }
     out[n..n + rest.len()].copy_from_slice(rest);
     n + rest.len()
+}
+
+/// Whether every byte of `b` is printable ASCII (0x20 to 0x7f), eight bytes at a time: then
+/// the line is UTF-8 and holds no control character, and neither needs checking again.
+fn printable_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A high bit is set iff some byte is 0x80 or above, or (the lowest such byte borrowing
+    // nothing from below it) below 0x20.
+    let outside = |w: u64| (w.wrapping_sub(ONES * 0x20) | w) & HIGH != 0;
+    let mut words = b.chunks_exact(8);
+    for chunk in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if outside(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| (0x20..0x80).contains(&c))
 }
 
 /// Whether any byte of `b` is below 0x20 (JSON allows none, not even in strings), eight
@@ -218,10 +231,18 @@ impl<'b> Cursor<'b> {
         }
     }
 
-    /// A string without escapes (a name, a timestamp).
+    /// A short string without escapes (a key, a name, a timestamp, an address): a plain
+    /// loop finds its end sooner than `memchr2`'s setup.
     fn plain_string(&mut self) -> Option<&'b [u8]> {
-        let s = self.string()?;
-        (!s.escaped).then(|| &self.b[s.start..s.end])
+        self.eat(b'"')?;
+        let start = self.pos;
+        loop {
+            match self.next()? {
+                b'"' => return self.b.get(start..self.pos - 1),
+                b'\\' => return None,
+                _ => {}
+            }
+        }
     }
 
     /// `0` or `[1-9][0-9]*` that fits a `u64`.
@@ -255,7 +276,7 @@ mod tests {
     use super::*;
 
     fn fast(line: &str) -> bool {
-        scan(line).is_some()
+        scan(line.as_bytes()).is_some()
     }
 
     #[test]
@@ -315,7 +336,7 @@ mod tests {
         for r in records {
             let mut line = [0u8; 512];
             let n = r.format(&mut line).unwrap();
-            let text = core::str::from_utf8(&line[..n]).unwrap().trim_end();
+            let text = line[..n].trim_ascii_end();
             let scanned = scan(text).expect("the fast path takes it");
             let mut scratch = [0u8; 512];
             assert_eq!(build(text, &scanned, &mut scratch), r);
@@ -329,8 +350,12 @@ mod tests {
             assert!(!has_control(&b));
             b[at] = 0x1f;
             assert!(has_control(&b));
+            assert!(!printable_ascii(&b));
             b[at] = 0x80;
             assert!(!has_control(&b));
+            assert!(!printable_ascii(&b));
+            b[at] = 0x7f;
+            assert!(printable_ascii(&b));
         }
     }
 }
