@@ -343,7 +343,7 @@ mod tests {
             ..Record::event(ts(), Event::Echo)
         };
         assert!(text(&r).ends_with(
-            ",\"msg_hex\":\"ff0041\",\"partial\":true,\"site\":\"lab\",\"n\":[1, 2]}\n"
+            ",\"msg_hex\":\"ff0041\",\"partial\":true,\"site\":\"lab\",\"n\":[1,2]}\n"
         ));
     }
 
