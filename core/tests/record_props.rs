@@ -310,6 +310,12 @@ fn parse_exact(line: &[u8]) -> Result<Record<'_>, echo_core::record::ParseError>
     Record::parse(line, scratch)
 }
 
+/// [`parse_exact`] by serde-json-core alone, without `Record::parse`'s fast path.
+fn parse_general_exact(line: &[u8]) -> Result<Record<'_>, echo_core::record::ParseError> {
+    let scratch = vec![0u8; line.len()].leak();
+    Record::parse_general(line, scratch)
+}
+
 /// A tiny deterministic generator for spelling choices.
 struct Rng(u64);
 
@@ -502,6 +508,39 @@ proptest! {
         }
         let text = alt_json(&want, &mut rng, escape_per_mille);
         prop_assert_eq!(meaning(parse_exact(text.as_bytes())), Ok(want), "{}", text.chars().take(400).collect::<String>());
+    }
+
+    /// `Record::parse`'s fast path reads every line as serde-json-core does, the same
+    /// record or the same error: the formatter's lines, other spellings of them, and those
+    /// lines with a few bytes changed (JSON's structural bytes, escapes, digits, control
+    /// and non-UTF-8 bytes frequent).
+    #[test]
+    fn fast_path_agrees_with_serde_json_core(
+        o in owned(),
+        seed in any::<u64>(),
+        escape_per_mille in prop::sample::select(&[0u64, 2, 50][..]),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), prop_oneof![
+            3 => prop::sample::select(b"\"{}[],:0123456789-.eE \\/ubfnrtlx\x1f\x7f\xc3\xff".to_vec()),
+            1 => any::<u8>(),
+        ]), 1..4),
+    ) {
+        let r = o.record();
+        let mut rng = Rng(seed | 1);
+        let formatted = format(&r);
+        let spelled = alt_json(&expected_json(&r), &mut rng, escape_per_mille).into_bytes();
+        for line in [formatted, spelled] {
+            prop_assert_eq!(parse_exact(&line), parse_general_exact(&line));
+            let mut edited = line.clone();
+            for (at, byte) in &edits {
+                let at = at.index(edited.len());
+                if rng.chance(500) {
+                    edited[at] = *byte;
+                } else {
+                    edited.insert(at, *byte);
+                }
+            }
+            prop_assert_eq!(parse_exact(&edited), parse_general_exact(&edited), "{:?}", String::from_utf8_lossy(&edited));
+        }
     }
 
     /// A log of many records reads back as exactly those records, in order: no message

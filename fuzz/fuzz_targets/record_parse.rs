@@ -2,7 +2,8 @@
 //! whatever it accepts is JSON, read as serde_json reads it (defined fields and unknown
 //! fields alike, the unknown ones in order), and formats as one line that parses back the
 //! same; whatever serde_json reads as a record it accepts too, except where it is
-//! deliberately stricter (a defined key twice, nesting deeper than `MAX_DEPTH`).
+//! deliberately stricter (a defined key twice, nesting deeper than `MAX_DEPTH`); and
+//! `Record::parse`'s fast path gives what serde-json-core alone (`parse_general`) gives.
 #![no_main]
 
 use echo_core::record::{
@@ -184,6 +185,13 @@ fn expected(members: &[(String, Value)]) -> Option<Owned> {
 fuzz_target!(|line: &[u8]| {
     let mut scratch = vec![0u8; line.len()];
     let ours = Record::parse(line, &mut scratch);
+    // Its fast path reads the line as serde-json-core alone does.
+    let mut scratch_general = vec![0u8; line.len()];
+    assert_eq!(
+        ours,
+        Record::parse_general(line, &mut scratch_general),
+        "the fast path and serde-json-core disagree"
+    );
     // serde_json's reading: the members in order, and whether a defined key repeats.
     let reference = serde_json::from_slice::<Members>(line).map(|Members(members)| {
         let dup = KNOWN

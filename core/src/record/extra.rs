@@ -18,7 +18,7 @@ pub const MAX_DEPTH: u32 = 64;
 ///
 /// It holds an object's text and yields that object's members whose keys the log format
 /// does not define; a parsed record's `Extra` is its own line. Two are equal when they yield
-/// the same keys and values, written the same way.
+/// the same keys and values, written the same way but for white space between tokens.
 #[derive(Clone, Copy, Default)]
 pub struct Extra<'a> {
     /// A validated JSON object, or empty for none.
@@ -62,15 +62,20 @@ impl<'a> Extra<'a> {
         self.object.len()
     }
 
-    /// Writes `,"key":value` for each member into `out`; returns the length, or `None`
-    /// when `out` is too small.
+    /// Writes `,"key":value` for each member into `out`, values without the white space
+    /// between their tokens (a value read across lines stays on the record's one line);
+    /// returns the length, or `None` when `out` is too small.
     pub fn write_members(&self, out: &mut [u8]) -> Option<usize> {
         let mut n = 0;
         for (key, value) in self.members() {
-            for part in [",\"", key, "\":", value] {
+            for part in [",\"", key, "\":"] {
                 out.get_mut(n..n + part.len())?
                     .copy_from_slice(part.as_bytes());
                 n += part.len();
+            }
+            for c in compact(value) {
+                *out.get_mut(n)? = c;
+                n += 1;
             }
         }
         Some(n)
@@ -79,8 +84,34 @@ impl<'a> Extra<'a> {
 
 impl PartialEq for Extra<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.members().eq(other.members())
+        let (mut a, mut b) = (self.members(), other.members());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some((ka, va)), Some((kb, vb))) if ka == kb && compact(va).eq(compact(vb)) => {}
+                _ => return false,
+            }
+        }
     }
+}
+
+/// The bytes of a JSON value's text but the white space between its tokens.
+fn compact(value: &str) -> impl Iterator<Item = u8> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    value.bytes().filter(move |&c| {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            return true;
+        }
+        in_string = c == b'"';
+        !matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+    })
 }
 
 impl Eq for Extra<'_> {}
@@ -397,6 +428,14 @@ mod tests {
             r#"{"b":1,"a":[1, {"c":null}],"b":"2"}"#
         );
         assert!(Extra::from_object("{}").unwrap().is_empty());
+        // Found by the record_parse fuzz target: a value read across lines is written on
+        // one, and equals what it was read as.
+        let e = Extra::from_object("{\"x\":[1 \r\n, \"a \\\" b\" ]}").unwrap();
+        let mut out = [0u8; 64];
+        let n = e.write_members(&mut out).unwrap();
+        assert_eq!(&out[..n], b",\"x\":[1,\"a \\\" b\"]");
+        assert_eq!(e, Extra::from_object("{\"x\":[1,\"a \\\" b\"]}").unwrap());
+        assert_ne!(e, Extra::from_object("{\"x\":[1,\"a \\\"b\"]}").unwrap());
         assert!(Extra::NONE.is_empty());
     }
 

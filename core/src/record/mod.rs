@@ -16,11 +16,15 @@
 //! strings still escaped) is `Deserialize`. What serde-json-core leaves to its user is done
 //! on top of it: decoding escaped strings into the caller's scratch buffer ([`text`]), and
 //! carrying the fields this format does not define ([`Extra`], a scan of the object's
-//! top-level members that runs only when a record has such fields).
+//! top-level members that runs only when a record has such fields). In front of it,
+//! [`Record::parse`] reads a line in exactly the formatter's shape in one pass (`fast`,
+//! for the archiver's millions of lines); [`Record::parse_general`] is serde-json-core alone,
+//! and the two agree on every line (property test, fuzz target).
 
 mod de;
 mod error;
 mod extra;
+mod fast;
 mod human;
 mod key;
 pub mod legacy;

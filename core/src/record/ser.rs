@@ -342,9 +342,11 @@ mod tests {
             extra: Extra::from_object(r#"{"site":"lab","n":[1, 2]}"#).unwrap(),
             ..Record::event(ts(), Event::Echo)
         };
-        assert!(text(&r).ends_with(
-            ",\"msg_hex\":\"ff0041\",\"partial\":true,\"site\":\"lab\",\"n\":[1, 2]}\n"
-        ));
+        assert!(
+            text(&r).ends_with(
+                ",\"msg_hex\":\"ff0041\",\"partial\":true,\"site\":\"lab\",\"n\":[1,2]}\n"
+            )
+        );
     }
 
     #[test]
