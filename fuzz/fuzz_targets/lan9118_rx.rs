@@ -27,7 +27,9 @@ enum Op {
 }
 
 fn frame(len: usize, seed: u8) -> Vec<u8> {
-    let mut f: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let mut f: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
     if f.len() >= 6 {
         f[..6].copy_from_slice(&MAC);
     }
@@ -43,9 +45,17 @@ fn check(nic: &mut Lan9118<Chip>, queued: &mut VecDeque<Vec<u8>>, garbage: bool)
         queued.clear();
     }
     let Some(got) = got else { return };
-    assert!((MIN_FRAME..=MAX_FRAME).contains(&got.len()), "length {}", got.len());
+    assert!(
+        (MIN_FRAME..=MAX_FRAME).contains(&got.len()),
+        "length {}",
+        got.len()
+    );
     if !garbage {
-        assert_eq!(Some(got), queued.pop_front(), "a good frame out of order or altered");
+        assert_eq!(
+            Some(got),
+            queued.pop_front(),
+            "a good frame out of order or altered"
+        );
     } else if let Some(at) = queued.iter().position(|f| *f == got) {
         // With raw words about, a frame passed up is one queued, or raw data that happens
         // to look like a frame (which no driver can tell apart).
@@ -87,11 +97,19 @@ fuzz_target!(|ops: Vec<Op>| {
         }
         check(&mut nic, &mut queued, garbage);
     }
-    assert_eq!(nic.registers().rx_statuses(), 0, "the driver stopped draining");
+    assert_eq!(
+        nic.registers().rx_statuses(),
+        0,
+        "the driver stopped draining"
+    );
     assert_eq!(nic.registers().underflows, 0, "read past the data FIFO");
     // Never wedged: a good frame now arrives intact.
     let good = frame(98, 0x5a);
     assert!(nic.registers().push_frame(&good));
-    assert_eq!(nic.receive(), Some(&good[..]), "a good frame after garbage was lost");
+    assert_eq!(
+        nic.receive(),
+        Some(&good[..]),
+        "a good frame after garbage was lost"
+    );
     assert_eq!(nic.registers().rx_words(), 0);
 });

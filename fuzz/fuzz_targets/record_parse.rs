@@ -6,9 +6,7 @@
 //! `Record::parse`'s fast path gives what serde-json-core alone (`parse_general`) gives.
 #![no_main]
 
-use echo_core::record::{
-    Event, Level, ParseErrorKind, Proto, Reason, Record, TotalFields,
-};
+use echo_core::record::{Event, Level, ParseErrorKind, Proto, Reason, Record, TotalFields};
 use echo_core::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -241,7 +239,11 @@ fuzz_target!(|line: &[u8]| {
     let (members2, _) = serde_json::from_slice::<Members>(formatted)
         .map(|Members(m)| (m, ()))
         .expect("a formatted record is JSON");
-    assert_eq!(expected(&members2).as_ref(), Some(&owned), "formatted differently");
+    assert_eq!(
+        expected(&members2).as_ref(),
+        Some(&owned),
+        "formatted differently"
+    );
 
     // Formatting is a fixed point: the formatted line formats to itself.
     let mut out2 = vec![0u8; again.max_formatted_len()];

@@ -36,8 +36,20 @@ struct Step {
 }
 
 fn build(out: bool, frame: &Frame) -> Vec<u8> {
-    let Frame::Tcp { seq, ack, flags, window, options, data, port, cut } = frame else {
-        let Frame::Raw(bytes) = frame else { unreachable!() };
+    let Frame::Tcp {
+        seq,
+        ack,
+        flags,
+        window,
+        options,
+        data,
+        port,
+        cut,
+    } = frame
+    else {
+        let Frame::Raw(bytes) = frame else {
+            unreachable!()
+        };
         return bytes.clone();
     };
     let opts = &options[..options.len().min(40) / 4 * 4];
@@ -94,6 +106,10 @@ fuzz_target!(|steps: Vec<Step>| {
         assert_ne!(flags & 0x10, 0, "only ACKs change");
         let old = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
         assert_ne!(old, seq, "a change that changes nothing");
-        assert!(old.wrapping_sub(seq) <= 1 << 14, "moved back by {}", old.wrapping_sub(seq));
+        assert!(
+            old.wrapping_sub(seq) <= 1 << 14,
+            "moved back by {}",
+            old.wrapping_sub(seq)
+        );
     }
 });
