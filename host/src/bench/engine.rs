@@ -278,7 +278,13 @@ impl<T: Transport> Engine<'_, '_, T> {
             return;
         };
         let slot = &mut entry.slot;
-        slot.message = Pattern::message(slot.index, slot.n, self.run.config.size);
+        // The next message is the current one counted up (no formatting per message).
+        if slot.message.number() != slot.n {
+            slot.message.advance();
+            if slot.message.number() != slot.n {
+                slot.message = Pattern::message(slot.index, slot.n, self.run.config.size);
+            }
+        }
         slot.busy = true;
         slot.due = due;
         slot.sent_at = now;
