@@ -273,6 +273,7 @@ impl<T: Transport> Engine<'_, '_, T> {
     }
 
     /// Starts the next message of `entry`, due at `due`, at `now`.
+    #[inline]
     fn start(&mut self, entry: &mut Entry<T::Conn>, due: Instant, now: Instant) {
         let Some(conn) = entry.conn.as_mut() else {
             return;

@@ -50,6 +50,7 @@ impl Message {
 
     /// Becomes the connection's next message (what [`Pattern::message`] makes for
     /// `n + 1`) by counting up the hex digits in place: per message, no formatting.
+    #[inline]
     pub fn advance(&mut self) {
         let n = self.n.wrapping_add(1);
         let first = self.number_at as usize;
@@ -170,6 +171,7 @@ impl Pattern {
     /// The bytes of `message` from position `from` on, copied into `buf` (at least the
     /// message's size): one contiguous buffer for a plain `send` (cheaper than a vectored
     /// write of the parts).
+    #[inline]
     pub fn bytes_from<'b>(&self, message: &Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
         let size = message.size as usize;
         if from == 0 && size > HEAD {
@@ -197,6 +199,7 @@ impl Pattern {
     }
 
     /// How many bytes of `got`, the echo of `message` from position `from`, are wrong.
+    #[inline]
     pub fn mismatches(&self, message: &Message, from: usize, got: &[u8]) -> u64 {
         let size = message.size as usize;
         if from == 0 && got.len() == size {

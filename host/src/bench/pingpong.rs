@@ -67,6 +67,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
 
 impl Tcp<'_> {
     /// Writes what is left of the current message.
+    #[inline]
     fn write(&mut self, conn: &mut Conn, slot: &Slot) -> io::Result<()> {
         while conn.sent < self.size {
             let bytes = self
