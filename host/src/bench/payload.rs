@@ -124,8 +124,10 @@ impl Pattern {
             x ^= x << 17;
             bytes.push(b'!' + (x % 94) as u8);
         }
-        for i in 0..MAX_SIZE {
-            bytes.push(bytes[i % PERIOD]);
+        // Then the period again, as far as needed (copies, not a modulo per byte).
+        while bytes.len() < PERIOD + MAX_SIZE {
+            let take = PERIOD.min(PERIOD + MAX_SIZE - bytes.len());
+            bytes.extend_from_within(..take);
         }
         Pattern { bytes }
     }
@@ -354,6 +356,15 @@ mod tests {
                 echo[at] ^= 0x20;
                 assert_eq!(pattern.mismatches(&message, 0, &echo), 1, "{size} {at}");
             }
+        }
+    }
+
+    #[test]
+    fn the_pattern_repeats_its_period() {
+        let pattern = Pattern::new();
+        assert_eq!(pattern.bytes.len(), PERIOD + MAX_SIZE);
+        for i in (0..MAX_SIZE).step_by(997).chain(MAX_SIZE - 4..MAX_SIZE) {
+            assert_eq!(pattern.bytes[PERIOD + i], pattern.bytes[i % PERIOD], "{i}");
         }
     }
 
