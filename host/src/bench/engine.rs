@@ -273,7 +273,7 @@ impl<T: Transport> Engine<'_, '_, T> {
     }
 
     /// Starts the next message of `entry`, due at `due`, at `now`.
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, entry: &mut Entry<T::Conn>, due: Instant, now: Instant) {
         let Some(conn) = entry.conn.as_mut() else {
             return;
@@ -307,6 +307,7 @@ impl<T: Transport> Engine<'_, '_, T> {
     }
 
     /// The current message is over at `now`: echoed right (counted), or not.
+    #[inline(always)]
     fn finish(&mut self, entry: &mut Entry<T::Conn>, now: Instant, echoed: bool) {
         let slot = &mut entry.slot;
         slot.busy = false;
