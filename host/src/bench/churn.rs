@@ -77,7 +77,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     for (token, worker) in workers.iter_mut().enumerate() {
         churn.begin(worker, token);
     }
-    let mut progress = Progress::new(run.progress);
+    let mut progress = Progress::new(run);
     let mut events = Events::with_capacity(1024);
     let mut next_tick = clock.start + TICK;
     let stopped = loop {

@@ -74,9 +74,9 @@ pub fn finished(sock: &TcpStream) -> io::Result<bool> {
 
 /// What every TCP mode starts with: a new poll and progress line, and the connections
 /// opened into them; not one of them (and no Ctrl-C): [`Error::Connect`].
-pub fn open_tcp(run: &Run) -> Result<(Poll, Progress, Opened), Error> {
+pub fn open_tcp<'a>(run: &Run<'a>) -> Result<(Poll, Progress<'a>, Opened), Error> {
     let mut poll = Poll::new()?;
-    let mut progress = Progress::new(run.progress);
+    let mut progress = Progress::new(run);
     let opened = open_all(run, &mut poll, &mut progress)?;
     if opened.connected == 0 && !opened.interrupted {
         return Err(Error::Connect {

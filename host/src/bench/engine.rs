@@ -273,12 +273,19 @@ impl<T: Transport> Engine<'_, '_, T> {
     }
 
     /// Starts the next message of `entry`, due at `due`, at `now`.
+    #[inline(always)]
     fn start(&mut self, entry: &mut Entry<T::Conn>, due: Instant, now: Instant) {
         let Some(conn) = entry.conn.as_mut() else {
             return;
         };
         let slot = &mut entry.slot;
-        slot.message = Pattern::message(slot.index, slot.n, self.run.config.size);
+        // The next message is the current one counted up (no formatting per message).
+        if slot.message.number() != slot.n {
+            slot.message.advance();
+            if slot.message.number() != slot.n {
+                slot.message = Pattern::message(slot.index, slot.n, self.run.config.size);
+            }
+        }
         slot.busy = true;
         slot.due = due;
         slot.sent_at = now;
@@ -300,6 +307,7 @@ impl<T: Transport> Engine<'_, '_, T> {
     }
 
     /// The current message is over at `now`: echoed right (counted), or not.
+    #[inline(always)]
     fn finish(&mut self, entry: &mut Entry<T::Conn>, now: Instant, echoed: bool) {
         let slot = &mut entry.slot;
         slot.busy = false;

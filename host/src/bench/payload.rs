@@ -31,8 +31,55 @@ pub struct Message {
     head: [u8; HEAD],
     /// Head bytes sent (the head cut to `size - 1`).
     head_len: u8,
+    /// Where the number's digits begin in `head`, and the whole head's length.
+    number_at: u8,
+    head_end: u8,
     offset: u32,
     size: u32,
+    conn: u32,
+    /// The connection's seed (see [`seed`]).
+    seed: u64,
+    n: u64,
+}
+
+impl Message {
+    /// Its number in its connection.
+    pub fn number(&self) -> u64 {
+        self.n
+    }
+
+    /// Becomes the connection's next message (what [`Pattern::message`] makes for
+    /// `n + 1`) by counting up the hex digits in place: per message, no formatting.
+    #[inline]
+    pub fn advance(&mut self) {
+        let n = self.n.wrapping_add(1);
+        let first = self.number_at as usize;
+        // The last digit is before the final `.`.
+        let mut i = self.head_end as usize - 2;
+        loop {
+            match self.head[i] {
+                b'f' if i == first => {
+                    // One more digit (or the wrap to 0): made anew.
+                    *self = Pattern::message(self.conn as usize, n, self.size as usize);
+                    return;
+                }
+                b'f' => {
+                    self.head[i] = b'0';
+                    i -= 1;
+                }
+                b'9' => {
+                    self.head[i] = b'a';
+                    break;
+                }
+                digit => {
+                    self.head[i] = digit + 1;
+                    break;
+                }
+            }
+        }
+        self.n = n;
+        self.offset = offset(self.seed, n);
+    }
 }
 
 /// A mixing function (splitmix64's finaliser): nearby inputs give unrelated outputs.
@@ -60,6 +107,12 @@ fn hex_then_dot(out: &mut [u8; HEAD], mut at: usize, x: u64) -> usize {
     at + 1
 }
 
+/// Where message `n` of the connection with `seed` takes its body from the pattern.
+fn offset(seed: u64, n: u64) -> u32 {
+    // NOTE(as): below PERIOD, far below u32::MAX.
+    (mix(seed ^ mix(n)) % PERIOD as u64) as u32
+}
+
 impl Pattern {
     /// Builds the pattern (about 2 MiB, printable ASCII `!`..=`~`, no newline).
     pub fn new() -> Pattern {
@@ -71,8 +124,10 @@ impl Pattern {
             x ^= x << 17;
             bytes.push(b'!' + (x % 94) as u8);
         }
-        for i in 0..MAX_SIZE {
-            bytes.push(bytes[i % PERIOD]);
+        // Then the period again, as far as needed (copies, not a modulo per byte).
+        while bytes.len() < PERIOD + MAX_SIZE {
+            let take = PERIOD.min(PERIOD + MAX_SIZE - bytes.len());
+            bytes.extend_from_within(..take);
         }
         Pattern { bytes }
     }
@@ -82,15 +137,19 @@ impl Pattern {
         let mut head = [0u8; HEAD];
         // NOTE(as): connection numbers are below 10^8 (the `-c` cap).
         let end = hex_then_dot(&mut head, 0, conn as u64 & 0xffff_ffff);
+        let number_at = end;
         let end = hex_then_dot(&mut head, end, n);
-        let offset = mix(seed(conn) ^ mix(n)) % PERIOD as u64;
+        // NOTE(as): heads are at most HEAD bytes; sizes at most MAX_SIZE.
         Message {
             head,
-            // NOTE(as): at most HEAD.
             head_len: end.min(size.saturating_sub(1)) as u8,
-            // NOTE(as): below PERIOD and MAX_SIZE, both far below u32::MAX.
-            offset: offset as u32,
+            number_at: number_at as u8,
+            head_end: end as u8,
+            offset: offset(seed(conn), n),
             size: size as u32,
+            conn: conn as u32,
+            seed: seed(conn),
+            n,
         }
     }
 
@@ -114,7 +173,20 @@ impl Pattern {
     /// The bytes of `message` from position `from` on, copied into `buf` (at least the
     /// message's size): one contiguous buffer for a plain `send` (cheaper than a vectored
     /// write of the parts).
+    #[inline]
     pub fn bytes_from<'b>(&self, message: &Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
+        let size = message.size as usize;
+        if from == 0 && size > HEAD {
+            // The usual case, a whole message longer than any head: the head as one
+            // fixed-size copy (what it leaves past its length the body overwrites), the
+            // body as one more.
+            let head = message.head_len as usize;
+            let start = message.offset as usize;
+            buf[..HEAD].copy_from_slice(&message.head);
+            buf[head..size - 1].copy_from_slice(&self.bytes[start..start + size - 1 - head]);
+            buf[size - 1] = b'\n';
+            return &buf[..size];
+        }
         let mut at = 0;
         for part in self.tail(message, from) {
             buf[at..at + part.len()].copy_from_slice(part);
@@ -129,7 +201,20 @@ impl Pattern {
     }
 
     /// How many bytes of `got`, the echo of `message` from position `from`, are wrong.
+    #[inline]
     pub fn mismatches(&self, message: &Message, from: usize, got: &[u8]) -> u64 {
+        let size = message.size as usize;
+        if from == 0 && got.len() == size {
+            // The usual case, a whole echo at once: right unless a part differs.
+            let head = message.head_len as usize;
+            let start = message.offset as usize;
+            if got[..head] == message.head[..head]
+                && got[head..size - 1] == self.bytes[start..start + size - 1 - head]
+                && got[size - 1] == b'\n'
+            {
+                return 0;
+            }
+        }
         let mut wrong = 0;
         let mut rest = got;
         for part in self.tail(message, from) {
@@ -202,6 +287,45 @@ mod tests {
     }
 
     #[test]
+    fn heads_are_the_hex_of_connection_and_number() {
+        let pattern = Pattern::new();
+        let mut values = vec![0, 1, 9, 10, 15, 16, 0xff, 0x100, u64::MAX, u64::MAX - 1];
+        values.extend((0..64).map(|bit| 1u64 << bit));
+        values.extend((0..64).map(|bit| (1u64 << bit) - 1));
+        values.extend((0..2000).map(mix));
+        for &n in &values {
+            let conn = (mix(n ^ 1) & 0xffff_ffff) as usize;
+            let expected = format!("{conn:x}.{n:x}.");
+            let got = bytes(&pattern, &Pattern::message(conn, n, 64));
+            assert_eq!(
+                &got[..expected.len()],
+                expected.as_bytes(),
+                "{conn:x} {n:x}"
+            );
+        }
+    }
+
+    #[test]
+    fn advancing_a_message_makes_the_next_one() {
+        let mut starts = vec![0, 1, 8, 9, 10, 14, 15, 0xfe, 0xff, 0xfff, 0x1234_5fff];
+        starts.extend([u64::MAX - 2, (1u64 << 60) - 2]);
+        for conn in [0, 1, 0xf, 0x10, 0xabc, 0xffff_ffff] {
+            for size in [1, 2, 5, 12, 27, 64] {
+                for &start in &starts {
+                    let mut message = Pattern::message(conn, start, size);
+                    for n in start.wrapping_add(1)..=start.saturating_add(3) {
+                        message.advance();
+                        assert_eq!(message, Pattern::message(conn, n, size), "{conn} {n}");
+                    }
+                }
+            }
+        }
+        let mut last = Pattern::message(7, u64::MAX, 64);
+        last.advance();
+        assert_eq!(last, Pattern::message(7, 0, 64));
+    }
+
+    #[test]
     fn mismatches_count_wrong_bytes_from_any_position() {
         let pattern = Pattern::new();
         let message = Pattern::message(3, 7, 10);
@@ -216,6 +340,32 @@ mod tests {
         assert_eq!(pattern.mismatches(&message, 0, &bytes), 2);
         // Another connection's message of the same size differs.
         assert!(pattern.mismatches(&Pattern::message(4, 7, 10), 0, &bytes) > 0);
+    }
+
+    #[test]
+    fn whole_messages_and_echoes_of_any_size_match_their_parts() {
+        let pattern = Pattern::new();
+        for size in [1, 2, 25, 26, 27, 28, 64, 1000] {
+            let message = Pattern::message(0x3a, 0x1234_5678_9abc, size);
+            let whole = bytes(&pattern, &message);
+            assert_eq!(whole, pattern.tail(&message, 0).concat(), "{size}");
+            assert_eq!(pattern.mismatches(&message, 0, &whole), 0);
+            // One wrong byte anywhere (head, body, newline) counts as one.
+            for at in 0..size {
+                let mut echo = whole.clone();
+                echo[at] ^= 0x20;
+                assert_eq!(pattern.mismatches(&message, 0, &echo), 1, "{size} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_pattern_repeats_its_period() {
+        let pattern = Pattern::new();
+        assert_eq!(pattern.bytes.len(), PERIOD + MAX_SIZE);
+        for i in (0..MAX_SIZE).step_by(997).chain(MAX_SIZE - 4..MAX_SIZE) {
+            assert_eq!(pattern.bytes[PERIOD + i], pattern.bytes[i % PERIOD], "{i}");
+        }
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
 
 impl Tcp<'_> {
     /// Writes what is left of the current message.
+    #[inline(always)]
     fn write(&mut self, conn: &mut Conn, slot: &Slot) -> io::Result<()> {
         while conn.sent < self.size {
             let bytes = self
@@ -138,6 +139,7 @@ impl Transport for Tcp<'_> {
     const AGAIN: bool = !EVENT_PER_ARRIVAL;
     const NOUN: &'static str = "connection";
 
+    #[inline(always)]
     fn start(&mut self, conn: &mut Conn, slot: &Slot, now: Instant) -> io::Result<()> {
         conn.sent = 0;
         conn.got = 0;

@@ -1,28 +1,40 @@
-//! The progress line: once a second on stderr, only when stderr is a terminal (a script
-//! reading the summary gets nothing else).
+//! What a run shows while it goes: the progress line, once a second on stderr, only when
+//! stderr is a terminal (a script reading the summary gets nothing else); and, with one
+//! load thread, its finished seconds handed on (see [`Relay`]).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Prints a line each second while enabled.
+use super::{Relay, Run, TICK};
+
+/// Prints a line each second while enabled; passes on finished seconds at each tick.
 #[derive(Debug)]
-pub struct Progress {
+pub struct Progress<'a> {
     enabled: bool,
     start: Instant,
     next: Instant,
+    relay: Option<&'a Mutex<Relay<'a>>>,
+    next_relay: Instant,
 }
 
-impl Progress {
-    pub fn new(enabled: bool) -> Progress {
+impl<'a> Progress<'a> {
+    pub fn new(run: &Run<'a>) -> Progress<'a> {
         let start = Instant::now();
         Progress {
-            enabled,
+            enabled: run.progress,
             start,
             next: start + Duration::from_secs(1),
+            relay: run.relay,
+            next_relay: start + TICK,
         }
     }
 
     /// Prints `line()` with the elapsed time if a second has passed since the last one.
     pub fn tick(&mut self, now: Instant, line: impl FnOnce() -> String) {
+        if let Some(relay) = self.relay.filter(|_| now >= self.next_relay) {
+            self.next_relay = now + TICK;
+            Relay::pass(relay);
+        }
         if !self.enabled || now < self.next {
             return;
         }

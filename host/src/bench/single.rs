@@ -42,7 +42,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
         target: config.target.clone(),
         cause: limits::limit_reached(&e).unwrap_or_else(|| e.to_string()),
     })?;
-    let mut progress = Progress::new(run.progress);
+    let mut progress = Progress::new(run);
     let mut stats = run.stats();
     let mut buffers = Buffers {
         send: vec![0; config.size],

@@ -56,7 +56,7 @@ fn open(run: &Run, index: usize) -> io::Result<UdpSocket> {
 pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let mut poll = Poll::new()?;
-    let mut progress = Progress::new(run.progress);
+    let mut progress = Progress::new(run);
     let mut stats = run.stats();
     let now = Instant::now();
     let mut socks = Vec::with_capacity(run.part.len());
