@@ -264,13 +264,19 @@ fn client_lines(i: usize) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn firmware_on_qemu_echoes_answers_ping_and_logs_the_servers_records() {
+/// Runs `check` once per QEMU board and per variant of its command line (e.g. virt-rv32
+/// with legacy and with modern virtio-mmio).
+fn on_every_board(check: fn(&Board, &[&str])) {
     for board in BOARDS {
         for extra in board.variants {
-            echoes_answers_ping_and_logs(board, extra);
+            check(board, extra);
         }
     }
+}
+
+#[test]
+fn firmware_on_qemu_echoes_answers_ping_and_logs_the_servers_records() {
+    on_every_board(echoes_answers_ping_and_logs);
 }
 
 fn echoes_answers_ping_and_logs(board: &Board, extra: &[&str]) {
@@ -442,11 +448,7 @@ const UNREAD_LINES: usize = 3000;
 
 #[test]
 fn an_unread_serial_port_does_not_stall_echo_and_the_drops_are_counted() {
-    for board in BOARDS {
-        for extra in board.variants {
-            unread_serial_port(board, extra);
-        }
-    }
+    on_every_board(unread_serial_port);
 }
 
 fn unread_serial_port(board: &Board, extra: &[&str]) {
@@ -538,11 +540,7 @@ fn connect_when_up() -> TcpStream {
 
 #[test]
 fn with_echokit_ip_dhcp_the_device_takes_a_lease_and_logs_it() {
-    for board in BOARDS {
-        for extra in board.variants {
-            dhcp_lease(board, extra);
-        }
-    }
+    on_every_board(dhcp_lease);
 }
 
 /// `dnsmasq` serving DHCP on tap0 inside a namespace (RECIPES "DHCP"); killed on drop.
@@ -735,11 +733,7 @@ fn wait_for(path: &Path, limit: Duration, done: impl Fn(&str) -> bool) -> bool {
 
 #[test]
 fn each_boot_seeds_the_stack_differently() {
-    for board in BOARDS {
-        for extra in board.variants {
-            boots_differ(board, extra);
-        }
-    }
+    on_every_board(boots_differ);
 }
 
 /// Two boots of one image answer a SYN with different initial sequence numbers: the
