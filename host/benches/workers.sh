@@ -10,6 +10,8 @@
 #   host/benches/workers.sh [target/release/echokit]
 #   WORKERS="1 2" ROUNDS=5 SECS=3 WARMUP=0.5 CONNS=50 SIZE=64 host/benches/workers.sh
 #   BASELINE=/path/to/an/older/echokit host/benches/workers.sh   # adds it (no --workers flag)
+#   PEERS="1 2" host/benches/workers.sh   # adds the kit's C epoll server with 1 and 2 loops
+#                                         # (cepoll -t N): what the same machine allows a C server
 #
 # The server runs as `echokit server -p {port} $LOG --workers N`, LOG default `-l warn -m
 # console` (no record per echo; say so when quoting). A record per echo, in a file:
@@ -22,12 +24,14 @@ if [[ ! -x "$LOADGEN" ]]; then
   echo "workers.sh: no loadgen at $LOADGEN: build it with the bench kit's build.sh (or set LOADGEN)" >&2
   exit 2
 fi
-export BIN LOADGEN WORKERS=${WORKERS:-"1 2"} ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} \
+CEPOLL=${CEPOLL:-$BENCH_OUT/peers/cepoll}
+export BIN LOADGEN CEPOLL PEERS=${PEERS:-} WORKERS=${WORKERS:-"1 2"} ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} \
   WARMUP=${WARMUP:-0.5} CONNS=${CONNS:-50} SIZE=${SIZE:-64} BASELINE=${BASELINE:-} LOG=${LOG:-"-l warn -m console"}
 python3 - <<'PY'
 import json, os, socket, statistics, subprocess, time
 env = os.environ
-counts = env["WORKERS"].split() + (["baseline"] if env["BASELINE"] else [])
+counts = env["WORKERS"].split() + (["baseline"] if env["BASELINE"] else []) \
+    + [f"cepoll-t{n}" for n in env["PEERS"].split()]
 rounds, secs, warm = int(env["ROUNDS"]), env["SECS"], env["WARMUP"]
 
 def free_port():
@@ -43,6 +47,8 @@ def start(n):
     cmd = [env["BIN"], "server", "-p", str(port)] + log + ["--workers", n]
     if n == "baseline":
         cmd = [env["BASELINE"], "server", "-p", str(port)] + log
+    if n.startswith("cepoll-t"):
+        cmd = [env["CEPOLL"], str(port), "-t", n[len("cepoll-t"):]]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
