@@ -2,7 +2,8 @@
 //! [`echokit_app::Board`]:
 //!
 //! - Ethernet: an SMSC LAN9118 (the board's LAN9220) at 0x4020_0000, IRQ 13; the driver
-//!   logic is the `lan9118` crate, `nic` only gives it volatile register access.
+//!   logic is the `lan9118` crate, made a smoltcp device by `nic_adapters::FrameDevice`;
+//!   `nic` only gives it volatile register access.
 //! - Log: CMSDK APB UART0 at 0x4000_4000 (QEMU's first serial port).
 //! - Time: SysTick at 1 kHz from the 25 MHz core clock.
 //! - Entropy: the board has no RNG; the jitter of SysTick's counter across accesses that
@@ -62,7 +63,7 @@ impl Board for Mps2 {
     }
 
     fn nic_drops(&mut self) -> Drops {
-        let s = self.nic.stats();
+        let s = self.nic.nic().stats();
         Drops {
             rx_errors: s.rx_errors,
             rx_runts: s.rx_runts,
@@ -75,7 +76,7 @@ impl Board for Mps2 {
     }
 
     fn frame_waiting(&mut self) -> bool {
-        self.nic.rx_pending()
+        self.nic.nic().rx_pending()
     }
 
     fn now(&mut self) -> Instant {
@@ -120,7 +121,7 @@ impl Board for Mps2 {
             unsafe { NVIC::unmask(nic::EthIrq) };
             cortex_m::asm::wfi();
         });
-        self.nic.ack_interrupt();
+        self.nic.nic().ack_interrupt();
     }
 
     fn halt(&mut self) -> ! {
