@@ -5,7 +5,7 @@
 //!   logic is the `lan9118` crate, made a smoltcp device by `nic_adapters::FrameDevice`;
 //!   `nic` only gives it volatile register access.
 //! - Log: CMSDK APB UART0 at 0x4000_4000 (QEMU's first serial port).
-//! - Time: SysTick at 1 kHz from the 25 MHz core clock.
+//! - Time: SysTick at 1 kHz from the 25 MHz core clock (`systick_clock`).
 //! - Entropy: the board has no RNG; the jitter of SysTick's counter across accesses that
 //!   QEMU emulates in host time (`entropy`).
 

@@ -7,7 +7,7 @@
 //!   device through `nic_adapters::DriverDevice` (see `nic`).
 //! - Log: USART3, PD8 TX / PD9 RX, 115200 baud, drained by its interrupt (see `uart`).
 //! - Entropy: the chip's true RNG (RM0090 24) seeds smoltcp.
-//! - Time: SysTick at 1 kHz.
+//! - Time: SysTick at 1 kHz (`systick_clock`).
 
 mod nic;
 mod panic;
