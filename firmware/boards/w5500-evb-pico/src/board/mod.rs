@@ -6,7 +6,7 @@
 //!   RSTn, GP21 INTn), smoltcp on top (see `nic`).
 //! - Log: UART0, GP0 TX / GP1 RX, 115200 baud (see `uart`).
 //! - Entropy: the ring oscillator's random bit (see `entropy`).
-//! - Time: SysTick at 1 kHz.
+//! - Time: SysTick at 1 kHz (`systick_clock`).
 
 mod entropy;
 mod nic;
