@@ -27,6 +27,47 @@ impl Instant {
         self.millis
     }
 
+    /// The instant a clock ticking `HZ` times a second shows after `ticks` ticks from the
+    /// origin, rounded down to the millisecond: how a board reads its timer (SysTick's
+    /// 1 kHz count, RISC-V's 10 MHz `mtime`). Every firmware clock converts here.
+    #[inline]
+    pub const fn from_ticks<const HZ: u64>(ticks: u64) -> Instant {
+        const { assert!(HZ > 0, "a clock must tick") };
+        let millis = if HZ % 1000 == 0 {
+            ticks / (HZ / 1000)
+        } else {
+            // 128 bits hold `ticks * 1000` exactly; the quotient may not fit 64 bits
+            // (a clock slower than 1 kHz), and then saturates.
+            let m = ticks as u128 * 1000 / HZ as u128;
+            if m > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                // NOTE(as): checked just above.
+                m as u64
+            }
+        };
+        Instant { millis }
+    }
+
+    /// The first tick of a clock ticking `HZ` times a second at which it reads `self` or
+    /// later (saturating): e.g. a timer compare value for a deadline, which then never
+    /// fires early. For `HZ` of 1 kHz or more, `from_ticks(at.ticks()) == at`.
+    #[inline]
+    pub const fn ticks<const HZ: u64>(self) -> u64 {
+        const { assert!(HZ > 0, "a clock must tick") };
+        if HZ % 1000 == 0 {
+            self.millis.saturating_mul(HZ / 1000)
+        } else {
+            let t = (self.millis as u128 * HZ as u128).div_ceil(1000);
+            if t > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                // NOTE(as): checked just above.
+                t as u64
+            }
+        }
+    }
+
     /// `self + duration`, saturating at the far future instead of overflowing.
     pub fn saturating_add(self, duration: Duration) -> Instant {
         let add = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
@@ -38,6 +79,32 @@ impl Instant {
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_millis(self.millis.saturating_sub(earlier.millis))
+    }
+}
+
+/// smoltcp's instant (microseconds, signed) as the core's: the same origin, rounded down
+/// to the millisecond; an instant before the origin reads as the origin.
+#[cfg(feature = "smoltcp")]
+impl From<smoltcp::time::Instant> for Instant {
+    #[inline]
+    fn from(at: smoltcp::time::Instant) -> Instant {
+        Instant::from_millis(u64::try_from(at.total_millis()).unwrap_or(0))
+    }
+}
+
+/// The core's instant as smoltcp's (same origin), saturating where smoltcp's `i64`
+/// microseconds end (some 292,000 years on).
+#[cfg(feature = "smoltcp")]
+impl From<Instant> for smoltcp::time::Instant {
+    #[inline]
+    fn from(at: Instant) -> smoltcp::time::Instant {
+        const MAX_MILLIS: u64 = i64::MAX as u64 / 1000;
+        // NOTE(as): at most `i64::MAX / 1000`.
+        smoltcp::time::Instant::from_millis_const(if at.millis > MAX_MILLIS {
+            MAX_MILLIS
+        } else {
+            at.millis
+        } as i64)
     }
 }
 
@@ -413,6 +480,86 @@ mod tests {
             assert_eq!(Timestamp::parse(t.format(&mut out).as_bytes()), Ok(t));
             millis = millis * 3 / 2 + 7_777_777;
         }
+    }
+
+    #[test]
+    fn ticks_of_a_1_khz_clock_are_milliseconds() {
+        for t in [0, 1, 999, 1_000, u64::MAX] {
+            assert_eq!(Instant::from_ticks::<1000>(t).millis(), t);
+            assert_eq!(Instant::from_millis(t).ticks::<1000>(), t);
+        }
+    }
+
+    #[test]
+    fn ticks_of_mtime_at_10_mhz() {
+        assert_eq!(Instant::from_ticks::<10_000_000>(9_999).millis(), 0);
+        assert_eq!(Instant::from_ticks::<10_000_000>(10_000).millis(), 1);
+        assert_eq!(Instant::from_millis(3).ticks::<10_000_000>(), 30_000);
+        assert_eq!(
+            Instant::from_millis(u64::MAX).ticks::<10_000_000>(),
+            u64::MAX
+        );
+    }
+
+    /// Any rate: a deadline's tick reads back as the deadline (at 1 kHz or faster) and is
+    /// never before it; a tick count reads as the millisecond it falls in.
+    #[test]
+    fn ticks_round_trip_at_any_rate() {
+        fn check<const HZ: u64>() {
+            let mut ms = 0u64;
+            while ms < u64::MAX / 3 {
+                let at = Instant::from_millis(ms);
+                let tick = at.ticks::<HZ>();
+                let back = Instant::from_ticks::<HZ>(tick);
+                assert!(back >= at || tick == u64::MAX, "{HZ} Hz, {ms} ms");
+                if HZ >= 1000 && tick < u64::MAX {
+                    assert_eq!(back, at, "{HZ} Hz, {ms} ms");
+                }
+                let t = ms;
+                let m = u128::from(Instant::from_ticks::<HZ>(t).millis());
+                assert!(
+                    m * u128::from(HZ) <= u128::from(t) * 1000,
+                    "{HZ} Hz, {t} ticks"
+                );
+                let saturated = m == u128::from(u64::MAX);
+                assert!(
+                    saturated || (m + 1) * u128::from(HZ) > u128::from(t) * 1000,
+                    "{HZ} Hz, {t} ticks"
+                );
+                ms = ms * 3 / 2 + 7;
+            }
+        }
+        check::<1>();
+        check::<999>();
+        check::<1000>();
+        check::<32_768>();
+        check::<10_000_000>();
+        check::<48_000_000_001>();
+    }
+
+    #[test]
+    fn a_slow_clock_saturates() {
+        assert_eq!(Instant::from_ticks::<1>(u64::MAX).millis(), u64::MAX);
+        assert_eq!(Instant::from_millis(u64::MAX).ticks::<32_768>(), u64::MAX);
+    }
+
+    #[cfg(feature = "smoltcp")]
+    #[test]
+    fn smoltcp_instants_convert_both_ways() {
+        use smoltcp::time::Instant as Smol;
+        for ms in [0, 1, 1_500, 86_400_000_000] {
+            let at = Instant::from_millis(ms);
+            assert_eq!(Instant::from(Smol::from(at)), at);
+            assert_eq!(Smol::from(at).total_millis(), i64::try_from(ms).unwrap());
+        }
+        // Rounded down; before the origin is the origin; the far future saturates.
+        assert_eq!(
+            Instant::from(Smol::from_micros(2_999)),
+            Instant::from_millis(2)
+        );
+        assert_eq!(Instant::from(Smol::from_micros(-5_000)), Instant::ZERO);
+        let far = Smol::from(Instant::from_millis(u64::MAX));
+        assert_eq!(far.total_millis(), i64::MAX / 1000);
     }
 
     #[test]

@@ -977,6 +977,46 @@ fn a_bad_address_fails_the_firmware_build_naming_the_variable() {
     );
 }
 
+/// The Cortex-M image's SysTick vector is the shared clock's handler (firmware/systick-clock,
+/// a library), not cortex-m-rt's `DefaultHandler` it falls back to: a handler left out by
+/// the linker would stop the clock without failing the build.
+#[test]
+fn the_cortex_m_image_links_the_systick_handler() {
+    let board = &MPS2_AN386;
+    if !can_run(
+        "firmware",
+        &[
+            (board.target, target_installed(board.target)),
+            ("readelf (binutils)", works("readelf", &["--version"])),
+        ],
+    ) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = build(board, &[], dir.path());
+    let out = Command::new("readelf")
+        .args(["-s", "-W"])
+        .arg(&elf)
+        .output()
+        .expect("run readelf");
+    assert!(out.status.success(), "readelf: {}", stderr_of(&out));
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    let address = |name: &str| {
+        symbols
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.len() == 8 && f[7] == name)
+            .map(|f| f[1].to_owned())
+            .unwrap_or_else(|| panic!("no symbol {name} in the image"))
+    };
+    assert_ne!(
+        address("SysTick"),
+        address("DefaultHandler"),
+        "SysTick is cortex-m-rt's default handler: the clock's handler was not linked"
+    );
+}
+
 #[test]
 fn build_sh_names_the_boards_when_given_an_unknown_one() {
     let out = build_command("no-such-board", &[])

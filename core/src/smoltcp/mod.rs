@@ -221,8 +221,7 @@ impl<'a, B: Buffer> Stack<'a, B> {
             delay = delay.min(d);
         }
         if let Some(at) = service.poll_timeout(self.pool.connections()) {
-            let ms = at.millis().saturating_sub(instant(now).millis());
-            delay = delay.min(Duration::from_millis(ms));
+            delay = delay.min(at.saturating_duration_since(now.into()).into());
         }
         delay
     }
@@ -260,9 +259,10 @@ impl<'a, B: Buffer> Stack<'a, B> {
     }
 }
 
-/// smoltcp's time as the service's (milliseconds, from the same origin).
+/// smoltcp's time as the service's (milliseconds, from the same origin): the conversion
+/// `echo_core::time` defines both ways (`From`), as a function.
 pub fn instant(now: Instant) -> time::Instant {
-    time::Instant::from_millis(u64::try_from(now.total_millis()).unwrap_or(0))
+    now.into()
 }
 
 /// The default route through `gateway`, of the same IP version as `addr`.

@@ -26,8 +26,11 @@ use echo_core::smoltcp::{ManagedSlice, Options, Stack, Storage};
 use smoltcp::iface::Config;
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
-use smoltcp::time::Instant;
 use smoltcp::wire::EthernetAddress;
+
+/// The time a board's clock reads (milliseconds since boot): `Instant::from_ticks` turns a
+/// timer's count into it.
+pub use echo_core::time::Instant;
 
 pub use crate::entropy::JitterMixer;
 pub use crate::log::{LogRing, MAX_LINE};
@@ -63,8 +66,8 @@ pub trait Board {
         false
     }
 
-    /// Milliseconds since boot; never goes back.
-    fn now_ms(&mut self) -> u64;
+    /// The time since boot; never goes back.
+    fn now(&mut self) -> Instant;
 
     /// 64 unpredictable bits for smoltcp's random seed (TCP initial sequence numbers,
     /// DHCP transaction ids): a hardware RNG where the chip has one. Called once, at start.
@@ -74,10 +77,10 @@ pub trait Board {
     /// has no room now. Never waits.
     fn uart_write(&mut self, bytes: &[u8]) -> usize;
 
-    /// Waits until a frame may have arrived, the clock reaches `until_ms`, or (when
+    /// Waits until a frame may have arrived, the clock reaches `until`, or (when
     /// `uart_waiting`, the log has bytes the UART refused) the UART may take bytes again,
     /// whichever is first. Returning early is allowed (e.g. on a 1 ms tick).
-    fn sleep(&mut self, until_ms: u64, uart_waiting: bool);
+    fn sleep(&mut self, until: Instant, uart_waiting: bool);
 
     /// Stops for good, after a fatal error has been written.
     fn halt(&mut self) -> ! {
@@ -110,9 +113,6 @@ pub fn run<B: Board>(mut board: B) -> ! {
     let Some(mem) = memory::take() else {
         fatal(&mut board, &"echokit_app::run called twice");
     };
-    let now =
-        |board: &mut B| Instant::from_millis(i64::try_from(board.now_ms()).unwrap_or(i64::MAX));
-
     let storage = Storage {
         sockets: ManagedSlice::Borrowed(&mut mem.sockets[..]),
         slots: ManagedSlice::Borrowed(&mut mem.slots[..]),
@@ -135,9 +135,9 @@ pub fn run<B: Board>(mut board: B) -> ! {
     };
     let mut config = Config::new(EthernetAddress(board.mac()).into());
     config.random_seed = board.entropy();
-    let start = now(&mut board);
+    let start = board.now();
     let mut stack: Stack<'static, memory::Buf> =
-        match Stack::new(&options, config, board.nic(), start, storage) {
+        match Stack::new(&options, config, board.nic(), start.into(), storage) {
             Ok(stack) => stack,
             Err(e) => fatal(&mut board, &e),
         };
@@ -163,19 +163,17 @@ pub fn run<B: Board>(mut board: B) -> ! {
     let mut report = nic_report::NicReport::new(B::NIC_NAME);
 
     loop {
-        let at = now(&mut board);
+        let now = board.now();
+        // The stack's clock: the same origin, in smoltcp's type.
+        let at = now.into();
         let more = stack.poll(at, board.nic(), &mut service);
-        addresses.poll(at, &mut stack, &mut service);
-        report.poll(
-            echo_core::smoltcp::instant(at),
-            board.nic_drops(),
-            &mut service,
-        );
+        addresses.poll(now, &mut stack, &mut service);
+        report.poll(now, board.nic_drops(), &mut service);
         let delay = stack.delay(at, &service);
         let idle = !more && delay > smoltcp::time::Duration::ZERO;
-        let drained = drain_log(&mut board, service.log_mut(), at, idle);
+        let drained = drain_log(&mut board, service.log_mut(), now, idle);
         if idle && !drained.more {
-            let until = board.now_ms().saturating_add(delay.total_millis());
+            let until = board.now().saturating_add(delay.into());
             board.sleep(until, drained.refused);
         }
     }
@@ -189,10 +187,9 @@ fn drain_log<B: Board>(
     now: Instant,
     idle: bool,
 ) -> log::Drained {
-    let ts = echo_core::smoltcp::instant(now);
     let mut sent = 0;
     loop {
-        let drained = log.drain(ts, DRAIN_CHUNK, |bytes| board.uart_write(bytes));
+        let drained = log.drain(now, DRAIN_CHUNK, |bytes| board.uart_write(bytes));
         sent += DRAIN_CHUNK;
         if !idle || !drained.more || sent >= DRAIN_IDLE || board.frame_waiting() {
             return drained;

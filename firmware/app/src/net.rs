@@ -7,10 +7,10 @@ use core::net::{Ipv4Addr, SocketAddr};
 
 use echo_core::record::Proto;
 use echo_core::service::{Log, Service, UdpPolicy};
-use echo_core::smoltcp::{Stack, instant};
+use echo_core::smoltcp::Stack;
+use echo_core::time::Instant;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::dhcpv4;
-use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
 use crate::memory::Buf;
@@ -83,7 +83,7 @@ impl Addresses {
         service: &mut Service<L, S, P>,
     ) {
         if self.dhcp.is_none() {
-            stack.announce(now, service);
+            stack.announce(now.into(), service);
         }
     }
 
@@ -122,10 +122,7 @@ impl Addresses {
                 iface.routes_mut().remove_default_ipv4_route();
                 // Whatever comes next is announced, even the same address again.
                 if self.announced.take().is_some() {
-                    service.error(
-                        instant(now),
-                        "DHCP lease lost: no address until a server answers",
-                    );
+                    service.error(now, "DHCP lease lost: no address until a server answers");
                 }
                 return;
             }
@@ -133,8 +130,8 @@ impl Addresses {
         if self.announced != Some(leased) {
             self.announced = Some(leased);
             let addr = SocketAddr::new(leased.into(), port);
-            service.listening(instant(now), addr, Proto::Tcp);
-            service.listening(instant(now), addr, Proto::Udp);
+            service.listening(now, addr, Proto::Tcp);
+            service.listening(now, addr, Proto::Udp);
         }
     }
 }

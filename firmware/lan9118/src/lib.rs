@@ -10,7 +10,8 @@
 //! Everything here goes through [`Registers`], so it runs on a host against a fake register
 //! block ([`fake::Chip`], feature `fake`): the unit tests and the fuzz target drive the very
 //! code the firmware runs. A board implements [`Registers`] with volatile accesses at the
-//! controller's base address, and [`Lan9118`] is its `smoltcp::phy::Device`.
+//! controller's base address; `nic_adapters::FrameDevice` (feature `lan9118` there) makes
+//! [`Lan9118`] a `smoltcp::phy::Device`, copying frames through its two buffers.
 //!
 //! Bytes from the wire are untrusted: a status word whose length is too short, too long or
 //! flags an error drops the frame (its words are drained, so the next frame starts in step)
@@ -21,7 +22,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod device;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod mac;
@@ -29,7 +29,6 @@ mod regs;
 #[cfg(test)]
 mod tests;
 
-pub use device::{RxToken, TxToken};
 pub use regs::{Reg, Registers};
 
 use mac::spin;
@@ -122,21 +121,18 @@ impl RxStatus {
     }
 }
 
-/// The driver: the controller's registers and counters, a receive buffer and a transmit
-/// buffer.
+/// The driver: the controller's registers and counters. Frames move through the caller's
+/// buffers (the FIFOs are ports, not memory a caller could borrow).
 #[derive(Debug)]
 pub struct Lan9118<R> {
     port: Port<R>,
-    rx: [u8; BUFFER],
 }
 
-/// The registers, the counters and the transmit buffer: what a transmit token borrows
-/// while the receive buffer is lent to smoltcp.
+/// The registers and the counters.
 #[derive(Debug)]
 struct Port<R> {
     regs: R,
     stats: Stats,
-    tx: [u8; BUFFER],
 }
 
 impl<R: Registers> Lan9118<R> {
@@ -159,13 +155,9 @@ impl<R: Registers> Lan9118<R> {
         let mut port = Port {
             regs,
             stats: Stats::default(),
-            tx: [0; BUFFER],
         };
         port.start(mac)?;
-        Ok(Lan9118 {
-            port,
-            rx: [0; BUFFER],
-        })
+        Ok(Lan9118 { port })
     }
 
     /// Raises the interrupt line (active high) while a received frame waits, so a board can
@@ -205,19 +197,17 @@ impl<R: Registers> Lan9118<R> {
         &mut self.port.regs
     }
 
-    /// Receives the next good frame (CRC removed); bad frames before it are drained and
-    /// counted. `None`: no good frame now.
-    pub fn receive(&mut self) -> Option<&[u8]> {
-        let len = self.port.receive(&mut self.rx)?;
-        Some(&self.rx[..len])
+    /// Receives the next good frame (CRC removed) into `frame`, cut to its length, and
+    /// returns the bytes written; bad frames before it are drained and counted. `None`: no
+    /// good frame now.
+    pub fn receive(&mut self, frame: &mut [u8]) -> Option<usize> {
+        self.port.receive(frame)
     }
 
     /// Sends `frame`; one longer than [`MAX_FRAME`] is refused and counted. The caller
     /// checks [`Lan9118::can_transmit`] first (as the smoltcp device does).
     pub fn transmit(&mut self, frame: &[u8]) {
-        let len = frame.len().min(BUFFER);
-        self.port.tx[..len].copy_from_slice(&frame[..len]);
-        self.port.transmit(frame.len());
+        self.port.transmit(frame);
     }
 
     /// Whether the TX data FIFO has room for a frame of the largest size.
@@ -227,8 +217,9 @@ impl<R: Registers> Lan9118<R> {
 }
 
 impl<R: Registers> Port<R> {
-    /// Reads the next good frame into `rx` and returns its length without CRC.
-    fn receive(&mut self, rx: &mut [u8; BUFFER]) -> Option<usize> {
+    /// Reads the next good frame into `frame` (cut to its length) and returns the bytes
+    /// written, CRC excluded.
+    fn receive(&mut self, frame: &mut [u8]) -> Option<usize> {
         for _ in 0..RX_TRIES {
             let fill = self.regs.read(Reg::RxFifoInf);
             let statuses = (fill >> 16) & 0xff;
@@ -244,11 +235,20 @@ impl<R: Registers> Port<R> {
             }
             match status.verdict {
                 Ok(()) => {
-                    for chunk in rx[..status.words() * 4].chunks_exact_mut(4) {
-                        chunk.copy_from_slice(&self.regs.read(Reg::RxData).to_le_bytes());
+                    // Every word is read (the CRC and padding too), so the next frame
+                    // starts in step; what fits in `frame` is kept.
+                    let len = (status.len - CRC).min(frame.len());
+                    let mut at = 0;
+                    for _ in 0..status.words() {
+                        let word = self.regs.read(Reg::RxData).to_le_bytes();
+                        if at < len {
+                            let n = (len - at).min(4);
+                            frame[at..at + n].copy_from_slice(&word[..n]);
+                        }
+                        at += 4;
                     }
                     self.stats.rx_frames = self.stats.rx_frames.wrapping_add(1);
-                    return Some(status.len - CRC);
+                    return Some(len);
                 }
                 Err(why) => {
                     for _ in 0..status.words() {
@@ -271,9 +271,10 @@ impl<R: Registers> Port<R> {
         free >= BUFFER + 8
     }
 
-    /// Sends the first `len` bytes of the transmit buffer.
-    fn transmit(&mut self, len: usize) {
+    /// Sends `frame`.
+    fn transmit(&mut self, frame: &[u8]) {
         self.collect_tx_status();
+        let len = frame.len();
         if len > MAX_FRAME {
             self.stats.tx_oversized = self.stats.tx_oversized.wrapping_add(1);
             return;
@@ -285,7 +286,7 @@ impl<R: Registers> Port<R> {
         );
         // Command B: the packet tag (echoed in the frame's TX status) and the length.
         self.regs.write(Reg::TxData, len32 << 16 | len32);
-        for chunk in self.tx[..len].chunks(4) {
+        for chunk in frame.chunks(4) {
             let mut word = [0u8; 4];
             word[..chunk.len()].copy_from_slice(chunk);
             self.regs.write(Reg::TxData, u32::from_le_bytes(word));

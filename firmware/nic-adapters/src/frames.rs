@@ -1,9 +1,9 @@
 //! A NIC that moves whole frames through blocking calls, as a smoltcp `phy::Device`.
 //!
-//! The W5500 keeps frames in its own 16 KiB buffers behind SPI: smoltcp cannot borrow
-//! them, so a received frame is read into [`FrameDevice`]'s receive buffer before smoltcp
-//! sees it, and a frame smoltcp builds in the transmit buffer is written out when its
-//! token is consumed.
+//! The W5500 keeps frames in its own 16 KiB buffers behind SPI, the LAN9118 in FIFOs
+//! behind registers: smoltcp cannot borrow them, so a received frame is read into
+//! [`FrameDevice`]'s receive buffer before smoltcp sees it, and a frame smoltcp builds in
+//! the transmit buffer is written out when its token is consumed.
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -21,6 +21,13 @@ pub trait RawFrames {
     /// Sends `frame`; the bytes taken (less than `frame.len()` only when the NIC had no
     /// room for all of it, and then none was sent).
     fn write_frame(&mut self, frame: &[u8]) -> Result<usize, Self::Error>;
+
+    /// Whether the NIC has room to send a frame of the largest size now. A frame is taken
+    /// only then (an answer may follow it), and smoltcp gets a transmit token only then.
+    /// A NIC whose write waits for room itself keeps the default, `true`.
+    fn can_transmit(&mut self) -> bool {
+        true
+    }
 }
 
 /// What [`FrameDevice`] moved and what it lost, since boot (each wrapping).
@@ -91,6 +98,9 @@ impl<F: RawFrames> Device for FrameDevice<F> {
         Self: 'a;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if !self.nic.can_transmit() {
+            return None;
+        }
         let len = match self.nic.read_frame(&mut self.rx) {
             Ok(0) => return None,
             Ok(len) => len.min(MAX_FRAME),
@@ -113,8 +123,9 @@ impl<F: RawFrames> Device for FrameDevice<F> {
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        // The NIC's own buffer (16 KiB on the W5500) is the queue: a write waits for room.
-        Some(TxToken {
+        // The NIC's own buffer (16 KiB on the W5500, the TX FIFO on the LAN9118) is the
+        // queue.
+        self.nic.can_transmit().then_some(TxToken {
             nic: &mut self.nic,
             buf: &mut self.tx,
             stats: &mut self.stats,
@@ -125,8 +136,9 @@ impl<F: RawFrames> Device for FrameDevice<F> {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = MAX_FRAME;
-        // One frame per call. No checksum offload in MACRAW mode: smoltcp computes and
-        // checks every checksum.
+        // One frame per call. No checksum offload (the W5500's MACRAW mode has none, QEMU's
+        // LAN9118 model does not implement the LAN9220's): smoltcp computes and checks
+        // every checksum.
         caps.max_burst_size = Some(1);
         caps
     }

@@ -7,7 +7,8 @@
 //!   smoltcp's.
 //! - [`FrameDevice`]: a NIC that reads and writes whole frames through blocking calls
 //!   ([`RawFrames`]), copied through two frame buffers: the W5500's MACRAW socket on the
-//!   W5500-EVB-Pico (feature `w5500`, module [`w5500`]).
+//!   W5500-EVB-Pico (feature `w5500`, module [`w5500`]), and the LAN9118's FIFOs on QEMU's
+//!   mps2-an386 (feature `lan9118`, module `lan9118`).
 //! - [`lan8742a`]: the speed and duplex the Nucleo's PHY negotiated, for its MAC to follow.
 #![no_std]
 
@@ -16,6 +17,8 @@ mod driver;
 pub mod fake;
 mod frames;
 pub mod lan8742a;
+#[cfg(feature = "lan9118")]
+pub mod lan9118;
 #[cfg(feature = "w5500")]
 pub mod w5500;
 

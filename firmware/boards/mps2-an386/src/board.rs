@@ -2,16 +2,17 @@
 //! [`echokit_app::Board`]:
 //!
 //! - Ethernet: an SMSC LAN9118 (the board's LAN9220) at 0x4020_0000, IRQ 13; the driver
-//!   logic is the `lan9118` crate, `nic` only gives it volatile register access.
+//!   logic is the `lan9118` crate, made a smoltcp device by `nic_adapters::FrameDevice`;
+//!   `nic` only gives it volatile register access.
 //! - Log: CMSDK APB UART0 at 0x4000_4000 (QEMU's first serial port).
-//! - Time: SysTick at 1 kHz from the 25 MHz core clock.
+//! - Time: SysTick at 1 kHz from the 25 MHz core clock (`systick_clock`).
 //! - Entropy: the board has no RNG; the jitter of SysTick's counter across accesses that
 //!   QEMU emulates in host time (`entropy`).
 
 use cortex_m::peripheral::{NVIC, SYST};
-use echokit_app::{Board, Drops, JitterMixer};
+use echokit_app::{Board, Drops, Instant, JitterMixer};
+use systick_clock as clock;
 
-use crate::clock;
 use crate::nic::{self, Nic};
 use crate::uart::Uart;
 
@@ -62,7 +63,7 @@ impl Board for Mps2 {
     }
 
     fn nic_drops(&mut self) -> Drops {
-        let s = self.nic.stats();
+        let s = self.nic.nic().stats();
         Drops {
             rx_errors: s.rx_errors,
             rx_runts: s.rx_runts,
@@ -75,11 +76,11 @@ impl Board for Mps2 {
     }
 
     fn frame_waiting(&mut self) -> bool {
-        self.nic.rx_pending()
+        self.nic.nic().rx_pending()
     }
 
-    fn now_ms(&mut self) -> u64 {
-        clock::now_ms()
+    fn now(&mut self) -> Instant {
+        clock::now()
     }
 
     /// QEMU runs SysTick on its virtual clock, which follows the host's time, while every
@@ -88,9 +89,9 @@ impl Board for Mps2 {
     /// low bits of the 25 MHz counter read between such accesses vary from boot to boot.
     /// QEMU's counter reads 0 until SysTick's first period has passed: wait for it.
     fn entropy(&mut self) -> u64 {
-        let start = clock::now_ms();
+        let start = clock::now();
         for _ in 0..WAIT_FOR_TICK {
-            if clock::now_ms() != start {
+            if clock::now() != start {
                 break;
             }
             nic::touch();
@@ -100,7 +101,7 @@ impl Board for Mps2 {
             nic::touch();
             mix.push(SYST::get_current());
         }
-        mix.push_u64(clock::now_ms());
+        mix.push_u64(clock::now().millis());
         mix.finish()
     }
 
@@ -111,7 +112,7 @@ impl Board for Mps2 {
     /// WFI until the NIC's interrupt or the next 1 ms SysTick, whichever is first (a UART
     /// that refused bytes is tried again on that tick: under QEMU it refuses only while
     /// the host is not reading the serial port).
-    fn sleep(&mut self, _until_ms: u64, _uart_waiting: bool) {
+    fn sleep(&mut self, _until: Instant, _uart_waiting: bool) {
         cortex_m::interrupt::free(|_| {
             // With interrupts masked, WFI still wakes on a pending one (and returns at once
             // if one is already pending), so a frame that came after the last poll is not
@@ -120,7 +121,7 @@ impl Board for Mps2 {
             unsafe { NVIC::unmask(nic::EthIrq) };
             cortex_m::asm::wfi();
         });
-        self.nic.ack_interrupt();
+        self.nic.nic().ack_interrupt();
     }
 
     fn halt(&mut self) -> ! {

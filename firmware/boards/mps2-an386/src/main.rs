@@ -4,7 +4,6 @@
 #![no_main]
 
 mod board;
-mod clock;
 mod nic;
 mod panic;
 mod uart;

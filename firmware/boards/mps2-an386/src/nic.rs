@@ -43,14 +43,15 @@ pub fn touch() {
     let _ = Mmio.read(Reg::ByteTest);
 }
 
-/// The board's NIC: the driver over [`Mmio`].
-pub type Nic = Lan9118<Mmio>;
+/// The board's NIC: the driver over [`Mmio`], a smoltcp device through
+/// `nic_adapters`' frame buffers.
+pub type Nic = nic_adapters::lan9118::Nic<Mmio>;
 
 /// Resets and starts the controller, its receive interrupt enabled (to wake from sleep).
 pub fn init(mac: [u8; 6]) -> Result<Nic, lan9118::InitError> {
     let mut nic = Lan9118::new(Mmio, mac)?;
     nic.enable_rx_interrupt();
-    Ok(nic)
+    Ok(Nic::new(nic))
 }
 
 /// Every external interrupt lands here (no device crate): the NIC's one masks itself so

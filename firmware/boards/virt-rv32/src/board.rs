@@ -16,7 +16,7 @@
 use core::fmt::{self, Write};
 use core::ptr::{self, NonNull};
 
-use echokit_app::{Board, Drops, JitterMixer};
+use echokit_app::{Board, Drops, Instant, JitterMixer};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
 
@@ -187,8 +187,8 @@ impl Board for VirtRv32 {
         self.nic.rx_pending()
     }
 
-    fn now_ms(&mut self) -> u64 {
-        now_ms()
+    fn now(&mut self) -> Instant {
+        now()
     }
 
     fn entropy(&mut self) -> u64 {
@@ -199,11 +199,11 @@ impl Board for VirtRv32 {
         self.uart.try_write(bytes)
     }
 
-    /// `wfi` until the NIC interrupts (a frame came or went), `mtime` reaches `until_ms`,
+    /// `wfi` until the NIC interrupts (a frame came or went), `mtime` reaches `until`,
     /// or (when the log waits) the UART's transmitter empties; at once if one of them
     /// already happened since the last call. Then acknowledges them before the loop polls.
-    fn sleep(&mut self, until_ms: u64, uart_waiting: bool) {
-        set_mtimecmp(clock::ms_to_ticks(until_ms));
+    fn sleep(&mut self, until: Instant, uart_waiting: bool) {
+        set_mtimecmp(until.ticks::<{ clock::HZ }>());
         self.uart.set_tx_interrupt(uart_waiting);
         riscv::asm::wfi();
         self.uart.set_tx_interrupt(false);
@@ -260,9 +260,9 @@ pub fn now_ticks() -> u64 {
     )
 }
 
-/// Milliseconds since QEMU started.
-pub fn now_ms() -> u64 {
-    clock::ticks_to_ms(now_ticks())
+/// The time since QEMU started.
+pub fn now() -> Instant {
+    Instant::from_ticks::<{ clock::HZ }>(now_ticks())
 }
 
 fn set_mtimecmp(ticks: u64) {

@@ -1,10 +1,9 @@
 //! Time from the CLINT's `mtime`: a 64-bit counter at 10 MHz on QEMU virt, read on RV32 as
-//! two 32-bit halves.
+//! two 32-bit halves. `Instant::from_ticks::<HZ>` and `Instant::ticks::<HZ>` (echo-core,
+//! the conversion every board's clock uses) turn it into the app's time and back.
 
 /// `mtime` ticks per second on QEMU virt.
 pub const HZ: u64 = 10_000_000;
-/// Ticks per millisecond.
-pub const TICKS_PER_MS: u64 = HZ / 1000;
 
 /// A 64-bit counter read as halves, the high one twice: when the low half wraps between the
 /// reads, the high halves differ and the read is retried, so no value is off by 2^32.
@@ -18,19 +17,10 @@ pub fn read_split(mut hi: impl FnMut() -> u32, mut lo: impl FnMut() -> u32) -> u
     }
 }
 
-/// Milliseconds for a tick count.
-pub fn ticks_to_ms(ticks: u64) -> u64 {
-    ticks / TICKS_PER_MS
-}
-
-/// Ticks for a millisecond count (saturating).
-pub fn ms_to_ticks(ms: u64) -> u64 {
-    ms.saturating_mul(TICKS_PER_MS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use echokit_app::Instant;
     use std::cell::Cell;
 
     #[test]
@@ -57,9 +47,9 @@ mod tests {
 
     #[test]
     fn ticks_and_milliseconds() {
-        assert_eq!(ticks_to_ms(10_000), 1);
-        assert_eq!(ticks_to_ms(9_999), 0);
-        assert_eq!(ms_to_ticks(3), 30_000);
-        assert_eq!(ms_to_ticks(u64::MAX), u64::MAX);
+        assert_eq!(Instant::from_ticks::<HZ>(10_000).millis(), 1);
+        assert_eq!(Instant::from_ticks::<HZ>(9_999).millis(), 0);
+        assert_eq!(Instant::from_millis(3).ticks::<HZ>(), 30_000);
+        assert_eq!(Instant::from_millis(u64::MAX).ticks::<HZ>(), u64::MAX);
     }
 }

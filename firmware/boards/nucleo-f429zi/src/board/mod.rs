@@ -7,9 +7,8 @@
 //!   device through `nic_adapters::DriverDevice` (see `nic`).
 //! - Log: USART3, PD8 TX / PD9 RX, 115200 baud, drained by its interrupt (see `uart`).
 //! - Entropy: the chip's true RNG (RM0090 24) seeds smoltcp.
-//! - Time: SysTick at 1 kHz.
+//! - Time: SysTick at 1 kHz (`systick_clock`).
 
-mod clock;
 mod nic;
 mod panic;
 mod uart;
@@ -22,7 +21,8 @@ use embassy_stm32::rng::{self, Rng};
 use embassy_stm32::time::Hertz;
 use embassy_stm32::{Config, bind_interrupts, eth, peripherals, usart};
 
-use echokit_app::{Board, Drops};
+use echokit_app::{Board, Drops, Instant};
+use systick_clock as clock;
 
 use self::nic::Nic;
 use self::uart::Uart;
@@ -107,8 +107,8 @@ impl Board for Nucleo {
         self.nic.has_frame()
     }
 
-    fn now_ms(&mut self) -> u64 {
-        clock::now_ms()
+    fn now(&mut self) -> Instant {
+        clock::now()
     }
 
     fn entropy(&mut self) -> u64 {
@@ -121,10 +121,10 @@ impl Board for Nucleo {
 
     /// WFI until a frame arrives, USART3 takes a byte, or the next 1 ms SysTick, whichever
     /// is first (each is an interrupt); and once a second the MAC follows the PHY's link.
-    fn sleep(&mut self, until_ms: u64, _uart_waiting: bool) {
-        let now = clock::now_ms();
+    fn sleep(&mut self, until: Instant, _uart_waiting: bool) {
+        let now = clock::now();
         nic::follow_link(&mut self.nic, now);
-        if now >= until_ms {
+        if now >= until {
             return;
         }
         let nic = &mut self.nic;

@@ -8,7 +8,10 @@
 //! - Frames the MAC dropped (no free receive descriptor, FIFO overflow) are counted by
 //!   the DMA in a register that clears when read; [`Stats`] adds them up.
 
+use core::time::Duration;
+
 use cortex_m::singleton;
+use echokit_app::Instant;
 use embassy_stm32::Peri;
 use embassy_stm32::eth::{
     Ethernet, GenericPhy, InterruptHandler, PacketQueue, Sma, StationManagement,
@@ -28,7 +31,7 @@ const RX: usize = 2;
 /// The LAN8742A's address on the management bus (its PHYAD pins, strapped to 0).
 const PHY_ADDRESS: u8 = 0;
 /// How often the link is looked at.
-const LINK_EVERY_MS: u64 = 1000;
+const LINK_EVERY: Duration = Duration::from_secs(1);
 
 type Phy = GenericPhy<Sma<'static, ETH_SMA>>;
 
@@ -37,7 +40,7 @@ pub struct Nic {
     device: DriverDevice<Ethernet<'static, ETH, Phy>>,
     stats: Stats,
     link: Option<Link>,
-    link_at: Option<u64>,
+    link_at: Option<Instant>,
 }
 
 /// Frames dropped since boot (each wrapping).
@@ -144,14 +147,14 @@ impl smoltcp::phy::Device for Nic {
 
 /// Once a second: reads the PHY's link and, when it came up or changed, sets the MAC's
 /// speed and duplex to what the PHY negotiated.
-pub fn follow_link(nic: &mut Nic, now_ms: u64) {
+pub fn follow_link(nic: &mut Nic, now: Instant) {
     if nic
         .link_at
-        .is_some_and(|at| now_ms.saturating_sub(at) < LINK_EVERY_MS)
+        .is_some_and(|at| now.saturating_duration_since(at) < LINK_EVERY)
     {
         return;
     }
-    nic.link_at = Some(now_ms);
+    nic.link_at = Some(now);
     let sm = nic.device.driver().phy_mut().station_management();
     let bsr = sm.smi_read(PHY_ADDRESS, lan8742a::BSR);
     let scsr = sm.smi_read(PHY_ADDRESS, lan8742a::SCSR);

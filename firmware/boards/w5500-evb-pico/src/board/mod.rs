@@ -6,9 +6,8 @@
 //!   RSTn, GP21 INTn), smoltcp on top (see `nic`).
 //! - Log: UART0, GP0 TX / GP1 RX, 115200 baud (see `uart`).
 //! - Entropy: the ring oscillator's random bit (see `entropy`).
-//! - Time: SysTick at 1 kHz.
+//! - Time: SysTick at 1 kHz (`systick_clock`).
 
-mod clock;
 mod entropy;
 mod nic;
 mod panic;
@@ -21,7 +20,8 @@ use rp2040_hal::rosc::RingOscillator;
 use rp2040_hal::sio::Sio;
 use rp2040_hal::watchdog::Watchdog;
 
-use echokit_app::{Board, Drops, JitterMixer};
+use echokit_app::{Board, Drops, Instant, JitterMixer};
+use systick_clock as clock;
 
 use self::nic::{InitError, Nic};
 use self::uart::Uart;
@@ -133,8 +133,8 @@ impl Board for Pico {
         self.nic.frame_signalled()
     }
 
-    fn now_ms(&mut self) -> u64 {
-        clock::now_ms()
+    fn now(&mut self) -> Instant {
+        clock::now()
     }
 
     fn entropy(&mut self) -> u64 {
@@ -147,8 +147,8 @@ impl Board for Pico {
 
     /// WFI until the W5500's INTn falls or the next 1 ms SysTick (when the UART refused
     /// bytes, that tick is soon enough: its 32-byte FIFO empties in 2.8 ms).
-    fn sleep(&mut self, until_ms: u64, _uart_waiting: bool) {
-        if clock::now_ms() < until_ms {
+    fn sleep(&mut self, until: Instant, _uart_waiting: bool) {
+        if clock::now() < until {
             nic::sleep(&mut self.nic);
         }
     }
