@@ -82,6 +82,23 @@ impl Message {
     }
 }
 
+/// How many bytes of `got` differ from `expected` (what was sent at their positions; of
+/// the same length): one comparison when none does.
+#[inline(always)]
+pub fn wrong_bytes(expected: &[u8], got: &[u8]) -> u64 {
+    if got == expected {
+        0
+    } else {
+        count_wrong(expected, got)
+    }
+}
+
+#[cold]
+fn count_wrong(expected: &[u8], got: &[u8]) -> u64 {
+    got.iter().zip(expected).filter(|(a, b)| a != b).count() as u64
+        + got.len().abs_diff(expected.len()) as u64
+}
+
 /// A mixing function (splitmix64's finaliser): nearby inputs give unrelated outputs.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -177,14 +194,7 @@ impl Pattern {
     pub fn bytes_from<'b>(&self, message: &Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
         let size = message.size as usize;
         if from == 0 && size > HEAD {
-            // The usual case, a whole message longer than any head: the head as one
-            // fixed-size copy (what it leaves past its length the body overwrites), the
-            // body as one more.
-            let head = message.head_len as usize;
-            let start = message.offset as usize;
-            buf[..HEAD].copy_from_slice(&message.head);
-            buf[head..size - 1].copy_from_slice(&self.bytes[start..start + size - 1 - head]);
-            buf[size - 1] = b'\n';
+            self.stamp(message, &mut buf[..size]);
             return &buf[..size];
         }
         let mut at = 0;
@@ -193,6 +203,33 @@ impl Pattern {
             at += part.len();
         }
         &buf[..at]
+    }
+
+    /// Writes `message` whole into `buf` (exactly its size): what a connection sends, and
+    /// what its echo is checked against (see [`wrong_bytes`]).
+    #[inline(always)]
+    pub fn stamp(&self, message: &Message, buf: &mut [u8]) {
+        let size = message.size as usize;
+        if size <= HEAD || buf.len() != size {
+            return self.stamp_parts(message, buf);
+        }
+        // The usual case, a message longer than any head: the head as one fixed-size copy
+        // (what it leaves past its length the body overwrites), the body as one more.
+        let head = message.head_len as usize;
+        let start = message.offset as usize;
+        buf[..HEAD].copy_from_slice(&message.head);
+        buf[head..size - 1].copy_from_slice(&self.bytes[start..start + size - 1 - head]);
+        buf[size - 1] = b'\n';
+    }
+
+    #[cold]
+    fn stamp_parts(&self, message: &Message, buf: &mut [u8]) {
+        let mut at = 0;
+        for part in self.tail(message, 0) {
+            let take = part.len().min(buf.len() - at);
+            buf[at..at + take].copy_from_slice(&part[..take]);
+            at += take;
+        }
     }
 
     /// The whole message in `buf` (for a datagram, which must be one buffer).
@@ -355,6 +392,33 @@ mod tests {
                 let mut echo = whole.clone();
                 echo[at] ^= 0x20;
                 assert_eq!(pattern.mismatches(&message, 0, &echo), 1, "{size} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stamped_message_is_the_message_and_its_echo_is_checked_against_it() {
+        let pattern = Pattern::new();
+        for size in [1, 2, 25, 26, 27, 28, 64, 4096] {
+            let mut message = Pattern::message(0x3a, 0xfffe, size);
+            let mut buf = vec![0xffu8; size];
+            for _ in 0..3 {
+                pattern.stamp(&message, &mut buf);
+                assert_eq!(buf, pattern.tail(&message, 0).concat(), "{size}");
+                assert_eq!(wrong_bytes(&buf, &buf.clone()), 0);
+                // Checked piece by piece, from any position, as the reads come.
+                for at in 0..size {
+                    let mut echo = buf.clone();
+                    echo[at] ^= 0x20;
+                    assert_eq!(wrong_bytes(&buf[at..], &echo[at..]), 1, "{size} {at}");
+                    assert_eq!(wrong_bytes(&buf[..at], &echo[..at]), 0, "{size} {at}");
+                }
+                // The next message, stamped over this one, differs from it (where its head
+                // fits: a 1-byte message is a newline).
+                message.advance();
+                let before = buf.clone();
+                pattern.stamp(&message, &mut buf);
+                assert_eq!(wrong_bytes(&before, &buf) > 0, size > 10, "{size}");
             }
         }
     }

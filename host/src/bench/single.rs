@@ -10,7 +10,7 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connect;
-use super::payload::{Message, Pattern};
+use super::payload::{self, Pattern};
 use super::progress::{Progress, load_line};
 use super::stats::Stats;
 use super::{Clock, Error, Outcome, Run, TICK, limits};
@@ -52,20 +52,18 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     let clock = Clock::starting_now(config);
     stats.window(clock.warm_end, config.duration);
     let mut n = 0u64;
+    // The next message is the last one counted up in place (no formatting per message).
+    let mut message = Pattern::message(index, n, config.size);
     let stopped = loop {
         let start = Instant::now();
         if start >= clock.end || run.stop.is_set() {
             break start;
         }
-        let message = Pattern::message(index, n, config.size);
-        match round_trip(
-            run,
-            &mut sock,
-            message,
-            &mut buffers,
-            &mut stats,
-            (index, n, start),
-        ) {
+        if message.number() != n {
+            message.advance();
+        }
+        run.pattern.stamp(&message, &mut buffers.send);
+        match round_trip(run, &mut sock, &mut buffers, &mut stats, (index, n, start)) {
             Ok(true) => {}
             Ok(false) => break Instant::now(),
             Err(e) => {
@@ -92,13 +90,12 @@ fn ticked(e: &io::Error) -> bool {
     )
 }
 
-/// Sends `message` (started at `start`) and reads its echo, counting wrong bytes;
-/// `Ok(false)`: stopped. The clock is read only when a blocking call times out (every
-/// [`TICK`]), not for every byte moved.
+/// Sends the message in `buffers.send` (started at `start`) and reads its echo, counting
+/// wrong bytes; `Ok(false)`: stopped. The clock is read only when a blocking call times out
+/// (every [`TICK`]), not for every byte moved.
 fn round_trip(
     run: &Run,
     sock: &mut TcpStream,
-    message: Message,
     buffers: &mut Buffers,
     stats: &mut Stats,
     (index, n, start): (usize, u64, Instant),
@@ -125,8 +122,7 @@ fn round_trip(
     };
     let mut sent = 0;
     while sent < size {
-        let bytes = run.pattern.bytes_from(&message, sent, &mut buffers.send);
-        match sock.write(bytes) {
+        match sock.write(&buffers.send[sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(k) => {
                 sent += k;
@@ -145,7 +141,7 @@ fn round_trip(
         match sock.read(&mut buffers.recv[..size - got]) {
             Ok(0) => return Err(connect::closed()),
             Ok(k) => {
-                let wrong = run.pattern.mismatches(&message, got, &buffers.recv[..k]);
+                let wrong = payload::wrong_bytes(&buffers.send[got..got + k], &buffers.recv[..k]);
                 stats.mismatched(wrong, || {
                     format!(
                         "connection {index}: echo of message {n} differs in {wrong} of bytes {got}..{}",
@@ -166,7 +162,7 @@ fn round_trip(
     Ok(true)
 }
 
-/// The message being sent (contiguous) and its echo.
+/// The message being sent (stamped once) and its echo.
 struct Buffers {
     send: Vec<u8>,
     recv: Vec<u8>,
