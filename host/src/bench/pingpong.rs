@@ -8,7 +8,7 @@ use mio::net::TcpStream;
 
 use super::connect;
 use super::engine::{self, Slot, Stall, Step, Transport};
-use super::payload::{self, Pattern};
+use super::payload::{self, Outbox, Pattern};
 use super::{Error, Outcome, Run};
 
 /// Whether each arrival of data raises a new readiness event even when the last read did
@@ -21,11 +21,11 @@ const OWN_BUFFERS: usize = 64 << 20;
 /// One connection's transport state.
 pub struct Conn {
     sock: TcpStream,
-    /// Its current message, stamped once when it starts: written from, and its echo
-    /// checked against, with no copy or reassembly per call. Empty when the connections'
+    /// Its messages, stamped in place when they start: written from, and their echoes
+    /// checked against, with no copy or reassembly per call. `None` when the connections'
     /// messages would not fit [`OWN_BUFFERS`]: then each write copies from the pattern into
     /// a shared buffer and each echo is checked part by part.
-    out: Box<[u8]>,
+    out: Option<Outbox>,
     /// Bytes of the current message written, and echoed.
     sent: usize,
     got: usize,
@@ -47,18 +47,18 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
     let now = Instant::now();
-    let own = opened.socks.len().saturating_mul(config.size) <= OWN_BUFFERS;
+    let own = opened
+        .socks
+        .len()
+        .saturating_mul(config.size * payload::BODIES)
+        <= OWN_BUFFERS;
     let conns = opened
         .socks
         .into_iter()
         .map(|sock| {
             sock.map(|sock| Conn {
                 sock,
-                out: if own {
-                    vec![0; config.size].into_boxed_slice()
-                } else {
-                    Box::default()
-                },
+                out: own.then(|| Outbox::new(config.size)),
                 sent: 0,
                 got: 0,
                 progress: now,
@@ -84,11 +84,11 @@ impl Tcp<'_> {
     #[inline(always)]
     fn write(&mut self, conn: &mut Conn, slot: &Slot) -> io::Result<()> {
         while conn.sent < self.size {
-            let bytes = if conn.out.is_empty() {
-                self.pattern
-                    .bytes_from(&slot.message, conn.sent, &mut self.sbuf)
-            } else {
-                &conn.out[conn.sent..]
+            let bytes = match &conn.out {
+                Some(out) => &out.bytes()[conn.sent..],
+                None => self
+                    .pattern
+                    .bytes_from(&slot.message, conn.sent, &mut self.sbuf),
             };
             match conn.sock.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -117,10 +117,9 @@ impl Tcp<'_> {
             conn.progress = now;
             let at = conn.got;
             let got = &self.rbuf[..n];
-            let wrong = if conn.out.is_empty() {
-                self.pattern.mismatches(&slot.message, at, got)
-            } else {
-                payload::wrong_bytes(&conn.out[at..at + n], got)
+            let wrong = match &conn.out {
+                Some(out) => payload::wrong_bytes(&out.bytes()[at..at + n], got),
+                None => self.pattern.mismatches(&slot.message, at, got),
             };
             stats.mismatched(wrong, || {
                 format!(
@@ -165,8 +164,8 @@ impl Transport for Tcp<'_> {
         conn.sent = 0;
         conn.got = 0;
         conn.progress = now;
-        if !conn.out.is_empty() {
-            self.pattern.stamp(&slot.message, &mut conn.out);
+        if let Some(out) = &mut conn.out {
+            out.stamp(self.pattern, &slot.message);
         }
         self.write(conn, slot)
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connect;
-use super::payload::{self, Pattern};
+use super::payload::{self, Outbox, Pattern};
 use super::progress::{Progress, load_line};
 use super::stats::Stats;
 use super::{Clock, Error, Outcome, Run, TICK, limits};
@@ -45,7 +45,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     let mut progress = Progress::new(run);
     let mut stats = run.stats();
     let mut buffers = Buffers {
-        send: vec![0; config.size],
+        send: Outbox::new(config.size),
         recv: vec![0; config.size],
     };
     let index = run.part.start;
@@ -62,7 +62,7 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
         if message.number() != n {
             message.advance();
         }
-        run.pattern.stamp(&message, &mut buffers.send);
+        buffers.send.stamp(run.pattern, &message);
         match round_trip(run, &mut sock, &mut buffers, &mut stats, (index, n, start)) {
             Ok(true) => {}
             Ok(false) => break Instant::now(),
@@ -90,7 +90,7 @@ fn ticked(e: &io::Error) -> bool {
     )
 }
 
-/// Sends the message in `buffers.send` (started at `start`) and reads its echo, counting
+/// Sends the current message of `buffers.send` (started at `start`) and reads its echo, counting
 /// wrong bytes; `Ok(false)`: stopped. The clock is read only when a blocking call times out
 /// (every [`TICK`]), not for every byte moved.
 fn round_trip(
@@ -122,7 +122,7 @@ fn round_trip(
     };
     let mut sent = 0;
     while sent < size {
-        match sock.write(&buffers.send[sent..]) {
+        match sock.write(&buffers.send.bytes()[sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(k) => {
                 sent += k;
@@ -141,7 +141,8 @@ fn round_trip(
         match sock.read(&mut buffers.recv[..size - got]) {
             Ok(0) => return Err(connect::closed()),
             Ok(k) => {
-                let wrong = payload::wrong_bytes(&buffers.send[got..got + k], &buffers.recv[..k]);
+                let sent = &buffers.send.bytes()[got..got + k];
+                let wrong = payload::wrong_bytes(sent, &buffers.recv[..k]);
                 stats.mismatched(wrong, || {
                     format!(
                         "connection {index}: echo of message {n} differs in {wrong} of bytes {got}..{}",
@@ -164,6 +165,6 @@ fn round_trip(
 
 /// The message being sent (stamped once) and its echo.
 struct Buffers {
-    send: Vec<u8>,
+    send: Outbox,
     recv: Vec<u8>,
 }
