@@ -914,14 +914,33 @@ fn merge_sums_runs_that_went_on_at_the_same_time() {
         .map(|s| s["latency_us"]["max"].as_f64().unwrap())
         .fold(0.0, f64::max);
     assert!((merged["latency_us"]["max"].as_f64().unwrap() - max).abs() <= max * 0.002 + 1.0);
-    // A file that is not a log: exit 2, one line naming it, nothing on stdout.
-    let bad = dir.path().join("bad.hlog");
-    std::fs::write(&bad, "hello\n").unwrap();
-    for args in [
-        vec!["merge", bad.to_str().unwrap()],
+    // A file that is not a log, or a damaged one: exit 2, one line naming it, nothing on
+    // stdout.
+    let log = std::fs::read_to_string(&paths[0]).unwrap();
+    let interval = log.lines().find(|l| l.contains(",HIST")).unwrap();
+    let comma = interval.rfind(',').unwrap();
+    let bad = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let bads = [
+        bad("bad.hlog", "hello\n"),
+        bad("empty.hlog", ""),
+        // Cut inside the histogram's base64, and the histogram's deflate stream cut short.
+        bad("cut.hlog", &log[..log.find(interval).unwrap() + comma + 12]),
+        bad("short.hlog", &format!("{}\n", &interval[..comma + 33])),
+        bad("base64.hlog", &format!("{}!!!!\n", &interval[..comma + 1])),
+        bad("cookie.hlog", &format!("{}AAAA\n", &interval[..comma + 1])),
+    ];
+    let dir_arg = dir.path().to_str().unwrap().to_string();
+    let mut cases: Vec<Vec<&str>> = bads.iter().map(|p| vec!["merge", p.as_str()]).collect();
+    cases.extend([
         vec!["merge", "/nonexistent.hlog"],
+        vec!["merge", dir_arg.as_str()],
         vec!["merge"],
-    ] {
+    ]);
+    for args in cases {
         let output = bench(&args);
         let err = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
