@@ -410,6 +410,34 @@ fn stale_echoes_are_mismatches() {
 }
 
 #[test]
+fn open_loop_charges_the_messages_still_due_at_the_end() {
+    // 20 ms an echo: two connections get through about 100 of the 1,000 messages due in the
+    // second; the rest wait behind them and never go out.
+    let port =
+        fake(|stream, _| echo_changed(stream, |_, _| thread::sleep(Duration::from_millis(20))));
+    let dir = out_dir();
+    let hlog = dir.path().join("run.hlog");
+    let hlog = hlog.to_str().unwrap();
+    let args = [
+        "-p", &port, "-c", "2", "--rate", "1000", "-d", "1", "--warmup", "0", "--json", "--hlog",
+        hlog,
+    ];
+    let summary = json(&bench(&args), 0);
+    let round_trips = summary["round_trips"].as_u64().unwrap();
+    assert!((20..=300).contains(&round_trips), "{summary}");
+    // Every message due in the window has a latency: the echoed ones theirs, the others
+    // what they waited (not sent after the end, not counted as round trips).
+    let log = host::bench::hlog::read(&std::fs::read(hlog).unwrap()).unwrap();
+    assert!(log.latency.len() >= 900, "{} latencies", log.latency.len());
+    assert!(log.uncorrected.len() == round_trips, "{summary}");
+    // Half of them waited half a second or more.
+    assert!(
+        summary["latency_us"]["p50"].as_f64().unwrap() > 300_000.0,
+        "{summary}"
+    );
+}
+
+#[test]
 fn another_connections_bytes_are_mismatches() {
     // Two connections whose echoes are swapped: each gets the other's bytes back.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
