@@ -410,6 +410,34 @@ fn stale_echoes_are_mismatches() {
 }
 
 #[test]
+fn open_loop_charges_the_messages_still_due_at_the_end() {
+    // 20 ms an echo: two connections get through about 100 of the 1,000 messages due in the
+    // second; the rest wait behind them and never go out.
+    let port =
+        fake(|stream, _| echo_changed(stream, |_, _| thread::sleep(Duration::from_millis(20))));
+    let dir = out_dir();
+    let hlog = dir.path().join("run.hlog");
+    let hlog = hlog.to_str().unwrap();
+    let args = [
+        "-p", &port, "-c", "2", "--rate", "1000", "-d", "1", "--warmup", "0", "--json", "--hlog",
+        hlog,
+    ];
+    let summary = json(&bench(&args), 0);
+    let round_trips = summary["round_trips"].as_u64().unwrap();
+    assert!((20..=300).contains(&round_trips), "{summary}");
+    // Every message due in the window has a latency: the echoed ones theirs, the others
+    // what they waited (not sent after the end, not counted as round trips).
+    let log = host::bench::hlog::read(&std::fs::read(hlog).unwrap()).unwrap();
+    assert!(log.latency.len() >= 900, "{} latencies", log.latency.len());
+    assert!(log.uncorrected.len() == round_trips, "{summary}");
+    // Half of them waited half a second or more.
+    assert!(
+        summary["latency_us"]["p50"].as_f64().unwrap() > 300_000.0,
+        "{summary}"
+    );
+}
+
+#[test]
 fn another_connections_bytes_are_mismatches() {
     // Two connections whose echoes are swapped: each gets the other's bytes back.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -914,14 +942,33 @@ fn merge_sums_runs_that_went_on_at_the_same_time() {
         .map(|s| s["latency_us"]["max"].as_f64().unwrap())
         .fold(0.0, f64::max);
     assert!((merged["latency_us"]["max"].as_f64().unwrap() - max).abs() <= max * 0.002 + 1.0);
-    // A file that is not a log: exit 2, one line naming it, nothing on stdout.
-    let bad = dir.path().join("bad.hlog");
-    std::fs::write(&bad, "hello\n").unwrap();
-    for args in [
-        vec!["merge", bad.to_str().unwrap()],
+    // A file that is not a log, or a damaged one: exit 2, one line naming it, nothing on
+    // stdout.
+    let log = std::fs::read_to_string(&paths[0]).unwrap();
+    let interval = log.lines().find(|l| l.contains(",HIST")).unwrap();
+    let comma = interval.rfind(',').unwrap();
+    let bad = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let bads = [
+        bad("bad.hlog", "hello\n"),
+        bad("empty.hlog", ""),
+        // Cut inside the histogram's base64, and the histogram's deflate stream cut short.
+        bad("cut.hlog", &log[..log.find(interval).unwrap() + comma + 12]),
+        bad("short.hlog", &format!("{}\n", &interval[..comma + 33])),
+        bad("base64.hlog", &format!("{}!!!!\n", &interval[..comma + 1])),
+        bad("cookie.hlog", &format!("{}AAAA\n", &interval[..comma + 1])),
+    ];
+    let dir_arg = dir.path().to_str().unwrap().to_string();
+    let mut cases: Vec<Vec<&str>> = bads.iter().map(|p| vec!["merge", p.as_str()]).collect();
+    cases.extend([
         vec!["merge", "/nonexistent.hlog"],
+        vec!["merge", dir_arg.as_str()],
         vec!["merge"],
-    ] {
+    ]);
+    for args in cases {
         let output = bench(&args);
         let err = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");

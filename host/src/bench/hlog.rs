@@ -213,15 +213,19 @@ pub fn read(bytes: &[u8]) -> Result<Log, String> {
             .map_err(|e| format!("interval {}: bad base64 ({e})", intervals + 1))?;
         let h: Histogram<u64> = deserializer
             .deserialize(&mut encoded.as_slice())
-            .map_err(|e| format!("interval {}: bad histogram ({e:?})", intervals + 1))?;
+            .map_err(|e| format!("interval {}: bad histogram ({e})", intervals + 1))?;
         let into = match interval.tag().map(|t| t.as_str()) {
             None => &mut log.latency,
             Some("uncorrected") => &mut log.uncorrected,
             Some("connect") => &mut log.connect,
             Some(_) => continue,
         };
-        into.add(&h)
-            .map_err(|e| format!("interval {}: {e:?}", intervals + 1))?;
+        into.add(&h).map_err(|e| {
+            format!(
+                "interval {}: a value beyond {MAX_US} us ({e})",
+                intervals + 1
+            )
+        })?;
         let start = interval.start_timestamp().as_secs_f64();
         first = first.min(start);
         last = last.max(start + interval.duration().as_secs_f64());

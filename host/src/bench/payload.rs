@@ -2,8 +2,11 @@
 //! connection, so that a stale, reordered or another connection's echo is caught byte by
 //! byte. A message is a short head naming its connection and number (so no two messages of
 //! a run are equal), then a slice of one fixed pseudo-random pattern of printable bytes
-//! (servers that decode text see text) chosen by a hash of both, then `\n`: sending and
-//! checking never allocate.
+//! (servers that decode text see text), then `\n`. The slice is one of [`BODIES`] per
+//! connection (chosen by a hash of the connection and the slice's number), taken in turn:
+//! the previous message's bytes differ from this one's nearly everywhere, and a connection
+//! keeps its messages stamped in place ([`Outbox`]), rewriting only the head each time.
+//! Sending and checking never allocate.
 
 /// Pattern period: a prime, so offsets of different connections never line up.
 const PERIOD: usize = 1_048_573;
@@ -35,10 +38,10 @@ pub struct Message {
     number_at: u8,
     head_end: u8,
     offset: u32,
+    /// The offsets of the connection's bodies, message `n` taking `n % BODIES`'s.
+    offsets: [u32; BODIES],
     size: u32,
     conn: u32,
-    /// The connection's seed (see [`seed`]).
-    seed: u64,
     n: u64,
 }
 
@@ -78,8 +81,26 @@ impl Message {
             }
         }
         self.n = n;
-        self.offset = offset(self.seed, n);
+        // NOTE(as): below BODIES.
+        self.offset = self.offsets[(n % BODIES as u64) as usize];
     }
+}
+
+/// How many bytes of `got` differ from `expected` (what was sent at their positions; of
+/// the same length): one comparison when none does.
+#[inline(always)]
+pub fn wrong_bytes(expected: &[u8], got: &[u8]) -> u64 {
+    if got == expected {
+        0
+    } else {
+        count_wrong(expected, got)
+    }
+}
+
+#[cold]
+fn count_wrong(expected: &[u8], got: &[u8]) -> u64 {
+    got.iter().zip(expected).filter(|(a, b)| a != b).count() as u64
+        + got.len().abs_diff(expected.len()) as u64
 }
 
 /// A mixing function (splitmix64's finaliser): nearby inputs give unrelated outputs.
@@ -107,10 +128,60 @@ fn hex_then_dot(out: &mut [u8; HEAD], mut at: usize, x: u64) -> usize {
     at + 1
 }
 
+/// Bodies of a connection's messages, taken in turn: two make consecutive messages differ
+/// (a stale echo of the last one, or of a buffer the server did not refill, is caught).
+pub const BODIES: usize = 2;
+
 /// Where message `n` of the connection with `seed` takes its body from the pattern.
 fn offset(seed: u64, n: u64) -> u32 {
     // NOTE(as): below PERIOD, far below u32::MAX.
-    (mix(seed ^ mix(n)) % PERIOD as u64) as u32
+    (mix(seed ^ mix(n % BODIES as u64)) % PERIOD as u64) as u32
+}
+
+/// A connection's messages, stamped in place: one buffer per body ([`BODIES`]), used in
+/// turn; a buffer that held the message [`BODIES`] before keeps its body, so only the head
+/// is written anew (no copy of the pattern per message).
+#[derive(Debug)]
+pub struct Outbox {
+    bufs: Box<[u8]>,
+    size: usize,
+    /// Head length each buffer was stamped with (0: not yet); which one is current.
+    heads: [u8; BODIES],
+    current: usize,
+}
+
+impl Outbox {
+    pub fn new(size: usize) -> Outbox {
+        Outbox {
+            bufs: vec![0; size * BODIES].into_boxed_slice(),
+            size,
+            heads: [0; BODIES],
+            current: 0,
+        }
+    }
+
+    /// Makes `message` (of this outbox's size) the current one.
+    #[inline(always)]
+    pub fn stamp(&mut self, pattern: &Pattern, message: &Message) {
+        // NOTE(as): below BODIES.
+        let k = (message.n % BODIES as u64) as usize;
+        self.current = k;
+        let buf = &mut self.bufs[k * self.size..(k + 1) * self.size];
+        let head = message.head_len as usize;
+        if self.size > HEAD && self.heads[k] == message.head_len {
+            // The same body after a head of the same length: only the head changes.
+            buf[..head].copy_from_slice(&message.head[..head]);
+        } else {
+            pattern.stamp(message, buf);
+            self.heads[k] = message.head_len;
+        }
+    }
+
+    /// The current message's bytes.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bufs[self.current * self.size..(self.current + 1) * self.size]
+    }
 }
 
 impl Pattern {
@@ -146,9 +217,9 @@ impl Pattern {
             number_at: number_at as u8,
             head_end: end as u8,
             offset: offset(seed(conn), n),
+            offsets: std::array::from_fn(|k| offset(seed(conn), k as u64)),
             size: size as u32,
             conn: conn as u32,
-            seed: seed(conn),
             n,
         }
     }
@@ -177,14 +248,7 @@ impl Pattern {
     pub fn bytes_from<'b>(&self, message: &Message, from: usize, buf: &'b mut [u8]) -> &'b [u8] {
         let size = message.size as usize;
         if from == 0 && size > HEAD {
-            // The usual case, a whole message longer than any head: the head as one
-            // fixed-size copy (what it leaves past its length the body overwrites), the
-            // body as one more.
-            let head = message.head_len as usize;
-            let start = message.offset as usize;
-            buf[..HEAD].copy_from_slice(&message.head);
-            buf[head..size - 1].copy_from_slice(&self.bytes[start..start + size - 1 - head]);
-            buf[size - 1] = b'\n';
+            self.stamp(message, &mut buf[..size]);
             return &buf[..size];
         }
         let mut at = 0;
@@ -193,6 +257,33 @@ impl Pattern {
             at += part.len();
         }
         &buf[..at]
+    }
+
+    /// Writes `message` whole into `buf` (exactly its size): what a connection sends, and
+    /// what its echo is checked against (see [`wrong_bytes`]).
+    #[inline(always)]
+    pub fn stamp(&self, message: &Message, buf: &mut [u8]) {
+        let size = message.size as usize;
+        if size <= HEAD || buf.len() != size {
+            return self.stamp_parts(message, buf);
+        }
+        // The usual case, a message longer than any head: the head as one fixed-size copy
+        // (what it leaves past its length the body overwrites), the body as one more.
+        let head = message.head_len as usize;
+        let start = message.offset as usize;
+        buf[..HEAD].copy_from_slice(&message.head);
+        buf[head..size - 1].copy_from_slice(&self.bytes[start..start + size - 1 - head]);
+        buf[size - 1] = b'\n';
+    }
+
+    #[cold]
+    fn stamp_parts(&self, message: &Message, buf: &mut [u8]) {
+        let mut at = 0;
+        for part in self.tail(message, 0) {
+            let take = part.len().min(buf.len() - at);
+            buf[at..at + take].copy_from_slice(&part[..take]);
+            at += take;
+        }
     }
 
     /// The whole message in `buf` (for a datagram, which must be one buffer).
@@ -355,6 +446,60 @@ mod tests {
                 let mut echo = whole.clone();
                 echo[at] ^= 0x20;
                 assert_eq!(pattern.mismatches(&message, 0, &echo), 1, "{size} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stamped_message_is_the_message_and_its_echo_is_checked_against_it() {
+        let pattern = Pattern::new();
+        for size in [1, 2, 25, 26, 27, 28, 64, 4096] {
+            let mut message = Pattern::message(0x3a, 0xfffe, size);
+            let mut buf = vec![0xffu8; size];
+            for _ in 0..3 {
+                pattern.stamp(&message, &mut buf);
+                assert_eq!(buf, pattern.tail(&message, 0).concat(), "{size}");
+                assert_eq!(wrong_bytes(&buf, &buf.clone()), 0);
+                // Checked piece by piece, from any position, as the reads come.
+                for at in 0..size {
+                    let mut echo = buf.clone();
+                    echo[at] ^= 0x20;
+                    assert_eq!(wrong_bytes(&buf[at..], &echo[at..]), 1, "{size} {at}");
+                    assert_eq!(wrong_bytes(&buf[..at], &echo[..at]), 0, "{size} {at}");
+                }
+                // The next message, stamped over this one, differs from it (where its head
+                // fits: a 1-byte message is a newline).
+                message.advance();
+                let before = buf.clone();
+                pattern.stamp(&message, &mut buf);
+                assert_eq!(wrong_bytes(&before, &buf) > 0, size > 10, "{size}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_outbox_holds_each_message_as_stamped_anew_would_be() {
+        let pattern = Pattern::new();
+        for size in [1, 5, 27, 40, 300] {
+            for start in [0, 0xd, 0xfd, u64::MAX - 3] {
+                let mut outbox = Outbox::new(size);
+                let mut message = Pattern::message(0x7, start, size);
+                let mut previous: Option<Vec<u8>> = None;
+                for _ in 0..6 {
+                    outbox.stamp(&pattern, &message);
+                    let fresh = Pattern::message(0x7, message.number(), size);
+                    assert_eq!(
+                        outbox.bytes(),
+                        bytes(&pattern, &fresh),
+                        "{size} {message:?}"
+                    );
+                    if let (Some(before), true) = (&previous, size > 30) {
+                        // The body alternates: most bytes differ from the last message's.
+                        assert!(wrong_bytes(before, outbox.bytes()) as usize > size / 2);
+                    }
+                    previous = Some(outbox.bytes().to_vec());
+                    message.advance();
+                }
             }
         }
     }

@@ -8,16 +8,24 @@ use mio::net::TcpStream;
 
 use super::connect;
 use super::engine::{self, Slot, Stall, Step, Transport};
-use super::payload::Pattern;
+use super::payload::{self, Outbox, Pattern};
 use super::{Error, Outcome, Run};
 
 /// Whether each arrival of data raises a new readiness event even when the last read did
 /// not drain the socket (epoll and kqueue do; Windows' emulation needs the `WouldBlock`).
 const EVENT_PER_ARRIVAL: bool = cfg!(unix);
 
+/// Most memory the connections of a thread keep their messages in (see [`Conn::out`]).
+const OWN_BUFFERS: usize = 64 << 20;
+
 /// One connection's transport state.
 pub struct Conn {
     sock: TcpStream,
+    /// Its messages, stamped in place when they start: written from, and their echoes
+    /// checked against, with no copy or reassembly per call. `None` when the connections'
+    /// messages would not fit [`OWN_BUFFERS`]: then each write copies from the pattern into
+    /// a shared buffer and each echo is checked part by part.
+    out: Option<Outbox>,
     /// Bytes of the current message written, and echoed.
     sent: usize,
     got: usize,
@@ -39,12 +47,18 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     let config = run.config;
     let (mut poll, mut progress, opened) = connect::open_tcp(run)?;
     let now = Instant::now();
+    let own = opened
+        .socks
+        .len()
+        .saturating_mul(config.size * payload::BODIES)
+        <= OWN_BUFFERS;
     let conns = opened
         .socks
         .into_iter()
         .map(|sock| {
             sock.map(|sock| Conn {
                 sock,
+                out: own.then(|| Outbox::new(config.size)),
                 sent: 0,
                 got: 0,
                 progress: now,
@@ -70,9 +84,12 @@ impl Tcp<'_> {
     #[inline(always)]
     fn write(&mut self, conn: &mut Conn, slot: &Slot) -> io::Result<()> {
         while conn.sent < self.size {
-            let bytes = self
-                .pattern
-                .bytes_from(&slot.message, conn.sent, &mut self.sbuf);
+            let bytes = match &conn.out {
+                Some(out) => &out.bytes()[conn.sent..],
+                None => self
+                    .pattern
+                    .bytes_from(&slot.message, conn.sent, &mut self.sbuf),
+            };
             match conn.sock.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => conn.sent += n,
@@ -85,6 +102,7 @@ impl Tcp<'_> {
     }
 
     /// Reads the echo of the current message until it is complete or nothing is left.
+    #[inline(always)]
     fn read(&mut self, conn: &mut Conn, slot: &Slot, stats: &mut super::stats::Stats) -> Step {
         loop {
             let want = self.size - conn.got;
@@ -97,10 +115,12 @@ impl Tcp<'_> {
             };
             let now = Instant::now();
             conn.progress = now;
-            let wrong = self
-                .pattern
-                .mismatches(&slot.message, conn.got, &self.rbuf[..n]);
             let at = conn.got;
+            let got = &self.rbuf[..n];
+            let wrong = match &conn.out {
+                Some(out) => payload::wrong_bytes(&out.bytes()[at..at + n], got),
+                None => self.pattern.mismatches(&slot.message, at, got),
+            };
             stats.mismatched(wrong, || {
                 format!(
                     "connection {}: echo of message {} differs in {wrong} of bytes {at}..{}",
@@ -144,9 +164,13 @@ impl Transport for Tcp<'_> {
         conn.sent = 0;
         conn.got = 0;
         conn.progress = now;
+        if let Some(out) = &mut conn.out {
+            out.stamp(self.pattern, &slot.message);
+        }
         self.write(conn, slot)
     }
 
+    #[inline(always)]
     fn step(
         &mut self,
         conn: &mut Conn,

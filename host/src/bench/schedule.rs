@@ -2,7 +2,8 @@
 //! belongs to connection `k % conns`. A connection still waiting for an echo when its next
 //! message is due sends it as soon as the echo is in, and that message's latency counts
 //! from when it was due, not when it went out: a server that stalls is charged for every
-//! message it held up (no coordinated omission).
+//! message it held up (no coordinated omission), also those still unsent at the end (see
+//! `Engine::charge_unsent`).
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connect;
-use super::payload::{Message, Pattern};
+use super::payload::{self, Outbox, Pattern};
 use super::progress::{Progress, load_line};
 use super::stats::Stats;
 use super::{Clock, Error, Outcome, Run, TICK, limits};
@@ -45,27 +45,25 @@ pub fn run(run: &Run) -> Result<Outcome, Error> {
     let mut progress = Progress::new(run);
     let mut stats = run.stats();
     let mut buffers = Buffers {
-        send: vec![0; config.size],
+        send: Outbox::new(config.size),
         recv: vec![0; config.size],
     };
     let index = run.part.start;
     let clock = Clock::starting_now(config);
     stats.window(clock.warm_end, config.duration);
     let mut n = 0u64;
+    // The next message is the last one counted up in place (no formatting per message).
+    let mut message = Pattern::message(index, n, config.size);
     let stopped = loop {
         let start = Instant::now();
         if start >= clock.end || run.stop.is_set() {
             break start;
         }
-        let message = Pattern::message(index, n, config.size);
-        match round_trip(
-            run,
-            &mut sock,
-            message,
-            &mut buffers,
-            &mut stats,
-            (index, n, start),
-        ) {
+        if message.number() != n {
+            message.advance();
+        }
+        buffers.send.stamp(run.pattern, &message);
+        match round_trip(run, &mut sock, &mut buffers, &mut stats, (index, n, start)) {
             Ok(true) => {}
             Ok(false) => break Instant::now(),
             Err(e) => {
@@ -92,13 +90,12 @@ fn ticked(e: &io::Error) -> bool {
     )
 }
 
-/// Sends `message` (started at `start`) and reads its echo, counting wrong bytes;
-/// `Ok(false)`: stopped. The clock is read only when a blocking call times out (every
-/// [`TICK`]), not for every byte moved.
+/// Sends the current message of `buffers.send` (started at `start`) and reads its echo, counting
+/// wrong bytes; `Ok(false)`: stopped. The clock is read only when a blocking call times out
+/// (every [`TICK`]), not for every byte moved.
 fn round_trip(
     run: &Run,
     sock: &mut TcpStream,
-    message: Message,
     buffers: &mut Buffers,
     stats: &mut Stats,
     (index, n, start): (usize, u64, Instant),
@@ -125,8 +122,7 @@ fn round_trip(
     };
     let mut sent = 0;
     while sent < size {
-        let bytes = run.pattern.bytes_from(&message, sent, &mut buffers.send);
-        match sock.write(bytes) {
+        match sock.write(&buffers.send.bytes()[sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(k) => {
                 sent += k;
@@ -145,7 +141,8 @@ fn round_trip(
         match sock.read(&mut buffers.recv[..size - got]) {
             Ok(0) => return Err(connect::closed()),
             Ok(k) => {
-                let wrong = run.pattern.mismatches(&message, got, &buffers.recv[..k]);
+                let sent = &buffers.send.bytes()[got..got + k];
+                let wrong = payload::wrong_bytes(sent, &buffers.recv[..k]);
                 stats.mismatched(wrong, || {
                     format!(
                         "connection {index}: echo of message {n} differs in {wrong} of bytes {got}..{}",
@@ -166,8 +163,8 @@ fn round_trip(
     Ok(true)
 }
 
-/// The message being sent (contiguous) and its echo.
+/// The message being sent (stamped once) and its echo.
 struct Buffers {
-    send: Vec<u8>,
+    send: Outbox,
     recv: Vec<u8>,
 }

@@ -296,6 +296,12 @@ impl Stats {
         }
     }
 
+    /// Records the latency so far of a message due but never sent (open loop, at the end;
+    /// see `engine`): a latency, not a round trip.
+    pub fn charge(&mut self, waited: Duration) {
+        self.second.latency.saturating_record(nanos(waited));
+    }
+
     /// Records one latency outside the round trips' counting (hold's probes).
     pub fn record(&mut self, latency: Duration) {
         self.second.latency.saturating_record(nanos(latency));
