@@ -1,15 +1,18 @@
-//! How a server is told to stop, for both runners: from another thread ([`Stopper`]) or
-//! by SIGINT and SIGTERM (`Signals`, a self-pipe the std loop watches like any socket, and
-//! flags the TAP loop checks); and SIGHUP, which reopens the log file (`logrotate`),
-//! through the same pipe and flags. On Windows `Signals` is
-//! `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
+//! The one stop signal a runner is handed ([`Stop`]), the same for both runners: a
+//! [`Stopper`] any thread may pull, and, for the binary, the OS's signals feeding it.
+//! SIGINT and SIGTERM set the stopper's flag; SIGHUP asks for the log file to be reopened
+//! (`logrotate`). The std loop watches the signals' self-pipe like any socket; the TAP
+//! loop checks the flags each round (a signal also cuts its wait short). On Windows the
+//! signals are `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console,
+//! the same way.
 
+use std::io;
 #[cfg(unix)]
-use std::io::{self, Read};
+use std::io::Read;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::Waker;
 #[cfg(unix)]
@@ -18,37 +21,78 @@ use mio::net::UnixStream;
 #[cfg(windows)]
 pub(crate) use crate::os::console::Signals;
 
-/// Stops (and wakes) one event loop of a [`super::sockets::Server`] from another thread.
-#[derive(Debug, Clone)]
+/// Stops a server from any thread: sets the flag every loop of the runner checks each
+/// round, and wakes the loops that sleep on a poll.
+#[derive(Debug, Clone, Default)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
-    waker: Arc<Waker>,
+    wakers: Arc<Mutex<Vec<Arc<Waker>>>>,
 }
 
 impl Stopper {
-    /// A stopper that wakes the loop through `waker`.
-    pub(crate) fn new(waker: Waker) -> Self {
-        Stopper {
-            flag: Arc::new(AtomicBool::new(false)),
-            waker: Arc::new(waker),
-        }
-    }
-
     /// Whether a stop was asked for.
-    pub(crate) fn is_stopped(&self) -> bool {
+    #[inline]
+    pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
 
-    /// Asks the loop to shut down; it does within a second.
+    /// Asks the server to shut down; it does within a second.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::Release);
-        self.wake();
+        for waker in self
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            // A failed wake only delays the stop until the loop's next round (at most 1 s).
+            let _ = waker.wake();
+        }
     }
 
-    /// Wakes the loop (for work another thread left it: a connection, a log reopen).
-    pub(crate) fn wake(&self) {
-        // A failed wake only delays the work until the loop's next round (at most 1 s).
-        let _ = self.waker.wake();
+    /// Makes [`Stopper::stop`] wake `waker`'s loop too (a loop checks the flag at the top
+    /// of each round, so a stop asked before this is seen all the same).
+    pub(crate) fn wake_on_stop(&self, waker: Arc<Waker>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(waker);
+    }
+}
+
+/// What a runner is told to stop by: its [`Stopper`], and the OS's signals when the binary
+/// asked for them ([`Stop::on_signals`]).
+#[derive(Debug, Default)]
+pub struct Stop {
+    stopper: Stopper,
+    signals: Option<Signals>,
+}
+
+impl Stop {
+    /// Stopped only through [`Stop::stopper`] (tests, a server embedded in a program).
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Also stopped by SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console),
+    /// with SIGHUP reopening the log file.
+    pub fn on_signals() -> io::Result<Stop> {
+        let stopper = Stopper::default();
+        let signals = Signals::register(Arc::clone(&stopper.flag))?;
+        Ok(Stop {
+            stopper,
+            signals: Some(signals),
+        })
+    }
+
+    /// A handle that stops the runner from elsewhere.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// The stopper and the signals (if any), for the runner to watch.
+    pub(crate) fn into_parts(self) -> (Stopper, Option<Signals>) {
+        (self.stopper, self.signals)
     }
 }
 
@@ -59,7 +103,7 @@ impl Stopper {
 pub(crate) struct Signals {
     read: UnixStream,
     ids: Vec<signal_hook::SigId>,
-    /// SIGINT or SIGTERM arrived.
+    /// SIGINT or SIGTERM arrived (the [`Stopper`]'s flag).
     stop: Arc<AtomicBool>,
     /// SIGHUP arrived since [`Signals::take_hangup`] last looked.
     hangup: Arc<AtomicBool>,
@@ -67,12 +111,12 @@ pub(crate) struct Signals {
 
 #[cfg(unix)]
 impl Signals {
-    /// Routes SIGINT, SIGTERM and SIGHUP to [`Signals::source`].
-    pub(crate) fn register() -> io::Result<Signals> {
+    /// Makes SIGINT and SIGTERM set `stop` and SIGHUP a flag of its own, each also waking
+    /// [`Signals::source`].
+    fn register(stop: Arc<AtomicBool>) -> io::Result<Signals> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let (read, write) = StdUnixStream::pair()?;
         read.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
         let hangup = Arc::new(AtomicBool::new(false));
         let mut ids = Vec::new();
         for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
@@ -92,14 +136,8 @@ impl Signals {
         })
     }
 
-    /// The flag SIGINT and SIGTERM set, for a loop that checks a flag each round rather
-    /// than watching [`Signals::source`] (the TAP runner).
-    #[cfg(target_os = "linux")]
-    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-
-    /// The flag SIGHUP sets (see [`crate::server::log::LogSink::reopen_when`]).
+    /// The flag SIGHUP sets, for a loop that checks it each round rather than watching
+    /// [`Signals::source`] (see [`crate::log::LogSink::reopen_when`]).
     #[cfg(target_os = "linux")]
     pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.hangup)

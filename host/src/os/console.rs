@@ -13,7 +13,8 @@
 
 use std::io;
 use std::net::UdpSocket as StdUdpSocket;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use windows_sys::Win32::System::Console::{
@@ -119,8 +120,9 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    /// Routes Ctrl-C, Ctrl-Break and a closed console to [`Signals::source`].
-    pub(crate) fn register() -> io::Result<Signals> {
+    /// Makes Ctrl-C, Ctrl-Break and a closed console set `stop` and wake
+    /// [`Signals::source`].
+    pub(crate) fn register(stop: Arc<AtomicBool>) -> io::Result<Signals> {
         let loopback = std::net::Ipv4Addr::LOCALHOST;
         let read = StdUdpSocket::bind((loopback, 0))?;
         let write = StdUdpSocket::bind((loopback, 0))?;
@@ -128,6 +130,7 @@ impl Signals {
         read.connect(write.local_addr()?)?;
         read.set_nonblocking(true)?;
         on_event(move |_| {
+            stop.store(true, Ordering::Release);
             // A lost wake-up only matters if the loop sleeps forever; it gets another on
             // the next Ctrl-C.
             let _ = write.send(&[1]);

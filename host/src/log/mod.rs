@@ -3,11 +3,13 @@
 //! Records are formatted by echo-core (the same bytes a device would emit) into in-memory
 //! buffers; the event loop calls [`LogSink::end_of_batch`] after each round of events, which
 //! hands the console lines to the console's writer thread (never waiting: lines it has no
-//! room for are dropped and counted, see [`super::console`]) and writes the file when
+//! room for are dropped and counted, see [`console`]) and writes the file when
 //! enough has gathered or a second has passed. So the echo path never waits on the disk,
 //! and [`LogSink::close`] loses no file record. A failing write prints one line on stderr
 //! and the server goes on echoing. [`LogSink::reopen`] (SIGHUP) moves the file to a new
 //! one at its path, every earlier record written to the old one first.
+
+pub mod console;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -18,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
 
-use super::config::LogConfig;
-use super::console::Console;
+use console::Console;
 
 /// The log file could not be opened (a user error: exit 2, for either runner).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,17 @@ pub fn open(config: &LogConfig) -> Result<LogSink, OpenError> {
         path: config.file.display().to_string(),
         source,
     })
+}
+
+/// The log's outputs (`--log-mode`, `--log-file`, `--log-level`).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Console, file or both.
+    pub mode: Mode,
+    /// The JSON Lines file (appended).
+    pub file: PathBuf,
+    /// The threshold.
+    pub level: Level,
 }
 
 /// Which outputs get records (`--log-mode`).
