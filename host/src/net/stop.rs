@@ -4,22 +4,18 @@
 //! (`logrotate`). The std loop watches the signals' self-pipe like any socket; the TAP
 //! loop checks the flags each round (a signal also cuts its wait short). On Windows the
 //! signals are `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console,
-//! the same way.
+//! the same way (the Unix side is `crate::os::signals`).
 
 use std::io;
-#[cfg(unix)]
-use std::io::Read;
-#[cfg(unix)]
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::Waker;
-#[cfg(unix)]
-use mio::net::UnixStream;
 
 #[cfg(windows)]
 pub(crate) use crate::os::console::Signals;
+#[cfg(unix)]
+pub(crate) use crate::os::signals::Signals;
 
 /// Stops a server from any thread: sets the flag every loop of the runner checks each
 /// round, and wakes the loops that sleep on a poll.
@@ -96,80 +92,38 @@ impl Stop {
     }
 }
 
-/// SIGINT/SIGTERM/SIGHUP as readiness: the handlers set a flag, then write to a socket pair
-/// the loop watches.
-#[cfg(unix)]
-#[derive(Debug)]
-pub(crate) struct Signals {
-    read: UnixStream,
-    ids: Vec<signal_hook::SigId>,
-    /// SIGINT or SIGTERM arrived (the [`Stopper`]'s flag).
-    stop: Arc<AtomicBool>,
-    /// SIGHUP arrived since [`Signals::take_hangup`] last looked.
-    hangup: Arc<AtomicBool>,
-}
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-#[cfg(unix)]
-impl Signals {
-    /// Makes SIGINT and SIGTERM set `stop` and SIGHUP a flag of its own, each also waking
-    /// [`Signals::source`].
-    fn register(stop: Arc<AtomicBool>) -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let (read, write) = StdUnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        let hangup = Arc::new(AtomicBool::new(false));
-        let mut ids = Vec::new();
-        for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
-            // The flag first: actions run in registration order, so the loop woken by the
-            // pipe finds it set.
-            ids.push(signal_hook::flag::register(signal, Arc::clone(flag))?);
-            ids.push(signal_hook::low_level::pipe::register(
-                signal,
-                write.try_clone()?,
-            )?);
+    use mio::{Events, Poll, Token};
+
+    use super::*;
+
+    /// One stop reaches every loop: each poll wakes, and every clone sees the flag, even
+    /// one whose waker came after the stop.
+    #[test]
+    fn a_stop_wakes_every_loop_and_every_clone_sees_it() {
+        let stop = Stop::new();
+        let stopper = stop.stopper();
+        let mut polls: Vec<Poll> = (0..3).map(|_| Poll::new().unwrap()).collect();
+        for poll in &polls {
+            let waker = Waker::new(poll.registry(), Token(1)).unwrap();
+            stopper.wake_on_stop(Arc::new(waker));
         }
-        Ok(Signals {
-            read: UnixStream::from_std(read),
-            ids,
-            stop,
-            hangup,
-        })
-    }
-
-    /// The flag SIGHUP sets, for a loop that checks it each round rather than watching
-    /// [`Signals::source`] (see [`crate::log::LogSink::reopen_when`]).
-    #[cfg(target_os = "linux")]
-    pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.hangup)
-    }
-
-    /// Whether SIGINT or SIGTERM arrived.
-    pub(crate) fn stop_asked(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// Whether SIGHUP arrived since the last call.
-    pub(crate) fn take_hangup(&self) -> bool {
-        self.hangup.swap(false, Ordering::AcqRel)
-    }
-
-    /// The readable end to register with the poll.
-    pub(crate) fn source(&mut self) -> &mut UnixStream {
-        &mut self.read
-    }
-
-    /// Reads the wake-up bytes so the next signal raises a new edge.
-    pub(crate) fn drain(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
-    }
-}
-
-#[cfg(unix)]
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
+        let (handed, signals) = stop.into_parts();
+        assert!(signals.is_none());
+        assert!(!handed.is_stopped());
+        stopper.stop();
+        assert!(handed.is_stopped());
+        let mut events = Events::with_capacity(4);
+        for poll in &mut polls {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(events.iter().any(|e| e.token() == Token(1)), "woken");
         }
+        let late = Poll::new().unwrap();
+        handed.wake_on_stop(Arc::new(Waker::new(late.registry(), Token(1)).unwrap()));
+        assert!(handed.is_stopped());
     }
 }
