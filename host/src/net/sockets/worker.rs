@@ -72,6 +72,9 @@ impl Stream for Socket<'_> {
     }
 }
 
+/// Another worker's queue of handed connections, and its waker.
+pub(super) type Handoff = (std::sync::mpsc::Sender<(TcpStream, SocketAddr)>, Arc<Waker>);
+
 /// Where a worker's new connections come from.
 #[derive(Debug)]
 pub(super) enum Intake {
@@ -79,7 +82,7 @@ pub(super) enum Intake {
     /// and, elsewhere, the other workers' queues it hands connections to in turn.
     Listener {
         listener: TcpListener,
-        handoff: Vec<(std::sync::mpsc::Sender<(TcpStream, SocketAddr)>, Arc<Waker>)>,
+        handoff: Vec<Handoff>,
         next: usize,
     },
     /// Connections handed over by the worker that owns the listener.
