@@ -120,21 +120,23 @@ pub fn run(args: Args) -> ExitCode {
     let workers = server.workers();
     let admission = SharedAdmission::default();
     serve(&config, workers, admission, |services, stop| {
-        server
-            .run(services, stop)
-            .map_err(|e| anyhow::Error::from(e).context("event loop failed"))
+        server.run(services, stop).map_err(|e| {
+            (
+                anyhow::Error::from(e).context("event loop failed"),
+                exit::FAILED,
+            )
+        })
     })
 }
 
 /// Start-up and the end, the same for both runners: opens the log, installs the signal
 /// handlers, builds `workers` services and hands them to `runner` with the stop signal;
-/// then the summary on stderr and the exit status. A runner's error is exit 1, unless it
-/// is the user's to fix (`usage`).
+/// then the summary on stderr and the exit status (a runner's error comes with its own).
 fn serve<A: echo_core::service::Admission + Clone>(
     config: &Config,
     workers: usize,
     admission: A,
-    runner: impl FnOnce(Vec<HostService<A>>, Stop) -> anyhow::Result<Summary>,
+    runner: impl FnOnce(Vec<HostService<A>>, Stop) -> Result<Summary, (anyhow::Error, u8)>,
 ) -> ExitCode {
     let Started { services, stop } =
         match start::start(&config.log, &config.service, workers, admission, true) {
@@ -147,15 +149,9 @@ fn serve<A: echo_core::service::Admission + Clone>(
             summary.report();
             ExitCode::from(exit::OK)
         }
-        Err(e) if e.is::<Usage>() => exit::report("server", &e, exit::USAGE),
-        Err(e) => exit::report("server", &e, exit::FAILED),
+        Err((e, code)) => exit::report("server", &e, code),
     }
 }
-
-/// A runner's error that is the user's to fix (exit 2), e.g. a TAP that cannot be opened.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct Usage(anyhow::Error);
 
 /// Checks the flags and builds the std runner's settings.
 pub fn config(args: &Args) -> anyhow::Result<Config> {
@@ -225,15 +221,16 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
     };
     serve(&config, 1, Counter::default(), |services, stop| {
         let Some(service) = services.into_iter().next() else {
-            return Err(anyhow!("no service for the TAP runner"));
+            return Err((anyhow!("no service for the TAP runner"), exit::FAILED));
         };
         smol_tap::run(opts, service, stop).map_err(|e| {
             // The TAP broke while serving; anything before that is the user's to fix.
-            if e.is::<smol_tap::ServeError>() {
-                e
+            let code = if e.is::<smol_tap::ServeError>() {
+                exit::FAILED
             } else {
-                Usage(e).into()
-            }
+                exit::USAGE
+            };
+            (e, code)
         })
     })
 }
