@@ -88,3 +88,55 @@ pub fn close<A: Admission>(mut lead: HostService<A>) -> Summary {
         lost_records: lead.log_mut().close(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use echo_core::record::{Event, Level, Reason, Record};
+
+    use super::*;
+    use crate::log::Mode;
+    use crate::server::service::{Connection, SharedAdmission};
+
+    /// Every worker's service writes to the one log; `finish` writes one `shutdown` with
+    /// the totals of all of them, last.
+    #[test]
+    fn services_share_the_log_and_finish_sums_their_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        let log = LogConfig {
+            mode: Mode::File,
+            file: path.clone(),
+            level: Level::Info,
+        };
+        let settings = Settings::default();
+        let Started { services, stop } =
+            start(&log, &settings, 3, SharedAdmission::default(), false).unwrap();
+        assert_eq!(services.len(), 3);
+        assert!(!stop.stopper().is_stopped());
+        let now = Instant::from_millis(0);
+        let peer = "127.0.0.1:5".parse().unwrap();
+        let mut services = services.into_iter();
+        let mut lead = services.next().unwrap();
+        let mut others = Vec::new();
+        for mut s in services {
+            let conn: Connection = s.accept(now, peer).unwrap();
+            s.close(now, conn, Reason::Eof);
+            s.log_mut().flush();
+            others.push(s.counts());
+        }
+        let conn: Connection = lead.accept(now, peer).unwrap();
+        lead.close(now, conn, Reason::Eof);
+        assert_eq!(finish(lead, others, now).lost_records, 0);
+        let text = std::fs::read(&path).unwrap();
+        let mut scratch = vec![0; text.len()];
+        let lines: Vec<_> = text.split_inclusive(|&b| b == b'\n').collect();
+        let last = Record::parse(lines[lines.len() - 1], &mut scratch).unwrap();
+        assert_eq!(last.event, Event::Shutdown);
+        assert_eq!(last.totals.conns, Some(3));
+        let shutdowns = lines
+            .iter()
+            .filter(|l| Record::parse(l, &mut scratch).unwrap().event == Event::Shutdown)
+            .count();
+        assert_eq!(shutdowns, 1);
+    }
+}
