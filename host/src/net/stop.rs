@@ -1,7 +1,6 @@
 //! The one stop signal a runner is handed ([`Stop`]), the same for both runners: a
-//! [`Stopper`] any thread may pull, and, for the binary, the OS's signals feeding it.
-//! SIGINT and SIGTERM set the stopper's flag; SIGHUP asks for the log file to be reopened
-//! (`logrotate`). The std loop watches the signals' self-pipe like any socket; the TAP
+//! [`Stopper`] any thread may pull, and, for the binary, the OS's signals: SIGINT and
+//! SIGTERM stop, SIGHUP asks for the log file to be reopened (`logrotate`). The std loop watches the signals' self-pipe like any socket; the TAP
 //! loop checks the flags each round (a signal also cuts its wait short). On Windows the
 //! signals are `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console,
 //! the same way (the Unix side is `crate::os::signals`).
@@ -73,12 +72,24 @@ impl Stop {
     /// Also stopped by SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console),
     /// with SIGHUP reopening the log file.
     pub fn on_signals() -> io::Result<Stop> {
-        let stopper = Stopper::default();
-        let signals = Signals::register(Arc::clone(&stopper.flag))?;
         Ok(Stop {
-            stopper,
-            signals: Some(signals),
+            stopper: Stopper::default(),
+            signals: Some(Signals::register()?),
         })
+    }
+
+    /// Whether a stop was asked for, through the stopper or by a signal: for a loop that
+    /// checks each round rather than watching the signals (the TAP runner). The std
+    /// runner's lead turns a signal into [`Stopper::stop`] only after it has handled a
+    /// SIGHUP that came first, so a reopen is never skipped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopper.is_stopped() || self.signals.as_ref().is_some_and(Signals::stop_asked)
+    }
+
+    /// The OS's signals, if the binary asked for them.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn signals(&self) -> Option<&Signals> {
+        self.signals.as_ref()
     }
 
     /// A handle that stops the runner from elsewhere.

@@ -117,26 +117,30 @@ unsafe extern "system" fn routine(kind: u32) -> BOOL {
 #[derive(Debug)]
 pub(crate) struct Signals {
     read: mio::net::UdpSocket,
+    /// An event arrived (every event routed here asks the server to stop).
+    stop: Arc<AtomicBool>,
 }
 
 impl Signals {
-    /// Makes Ctrl-C, Ctrl-Break and a closed console set `stop` and wake
-    /// [`Signals::source`].
-    pub(crate) fn register(stop: Arc<AtomicBool>) -> io::Result<Signals> {
+    /// Routes Ctrl-C, Ctrl-Break and a closed console to [`Signals::source`].
+    pub(crate) fn register() -> io::Result<Signals> {
         let loopback = std::net::Ipv4Addr::LOCALHOST;
         let read = StdUdpSocket::bind((loopback, 0))?;
         let write = StdUdpSocket::bind((loopback, 0))?;
         write.connect(read.local_addr()?)?;
         read.connect(write.local_addr()?)?;
         read.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
         on_event(move |_| {
-            stop.store(true, Ordering::Release);
+            flag.store(true, Ordering::Release);
             // A lost wake-up only matters if the loop sleeps forever; it gets another on
             // the next Ctrl-C.
             let _ = write.send(&[1]);
         })?;
         Ok(Signals {
             read: mio::net::UdpSocket::from_std(read),
+            stop,
         })
     }
 
@@ -153,7 +157,7 @@ impl Signals {
 
     /// Every console event asks the server to stop (the only events routed here).
     pub(crate) fn stop_asked(&self) -> bool {
-        true
+        self.stop.load(Ordering::Acquire)
     }
 
     /// Windows has no SIGHUP: a log file is reopened only by restarting the server.

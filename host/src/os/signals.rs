@@ -14,19 +14,20 @@ use mio::net::UnixStream;
 pub(crate) struct Signals {
     read: UnixStream,
     ids: Vec<signal_hook::SigId>,
-    /// SIGINT or SIGTERM arrived (the server's `Stopper` flag).
+    /// SIGINT or SIGTERM arrived.
     stop: Arc<AtomicBool>,
     /// SIGHUP arrived since [`Signals::take_hangup`] last looked.
     hangup: Arc<AtomicBool>,
 }
 
 impl Signals {
-    /// Makes SIGINT and SIGTERM set `stop` and SIGHUP a flag of its own, each also waking
+    /// Makes SIGINT and SIGTERM set one flag and SIGHUP another, each also waking
     /// [`Signals::source`].
-    pub(crate) fn register(stop: Arc<AtomicBool>) -> io::Result<Signals> {
+    pub(crate) fn register() -> io::Result<Signals> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let (read, write) = StdUnixStream::pair()?;
         read.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
         let hangup = Arc::new(AtomicBool::new(false));
         let mut ids = Vec::new();
         for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {

@@ -67,9 +67,8 @@ pub struct TapOptions {
 /// `shutdown` and closes the log ([`crate::server::start`] made the service and the stop
 /// signal, as for the std runner). Open errors ([`OpenError`]) name their cause.
 pub fn run(opts: TapOptions, mut service: Service, stop: Stop) -> anyhow::Result<Summary> {
-    let (stopper, signals) = stop.into_parts();
     // One loop: its sink reopens the file itself on SIGHUP, at the end of a batch.
-    if let Some(signals) = &signals {
+    if let Some(signals) = stop.signals() {
         service.log_mut().reopen_when(signals.hangup_flag());
     }
     let tap = TapDevice::open(&opts.iface)?;
@@ -96,7 +95,7 @@ pub fn run(opts: TapOptions, mut service: Service, stop: Stop) -> anyhow::Result
     // Scripts wait for `listening`: write it now, not at the first periodic flush.
     service.log_mut().flush();
     let mut failure = None;
-    while !stopper.is_stopped() {
+    while !stop.is_stopped() {
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
         device.get_mut().flush();
