@@ -370,6 +370,37 @@ fn a_failed_reopen_is_one_line_and_logging_goes_on_to_the_old_file() {
     assert_eq!(records.last().unwrap()["event"], "shutdown");
 }
 
+/// logrotate's SIGHUP with a SIGTERM right behind it: the reopen is not skipped, so the
+/// `shutdown` record lands in the new file, and nothing after the rename in the old one.
+#[test]
+fn a_sighup_just_before_sigterm_still_reopens_the_log() {
+    for workers in ["1", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut server = Server::start(&[
+            "-m",
+            "file",
+            "-f",
+            log.to_str().unwrap(),
+            "--workers",
+            workers,
+        ]);
+        let moved = dir.path().join("server.log.1");
+        std::fs::rename(&log, &moved).unwrap();
+        signal(server.pid(), libc::SIGHUP);
+        let (code, _) = server.terminate(Duration::from_secs(2));
+        assert_eq!(code, Some(0));
+        let records = read_log(&log);
+        assert_eq!(
+            records.len(),
+            1,
+            "--workers {workers}: only shutdown after the reopen"
+        );
+        assert_eq!(records[0]["event"], "shutdown");
+        assert_eq!(read_log(&moved)[0]["event"], "listening");
+    }
+}
+
 /// EchoClient.py: each message without a newline, waiting for its echo. With
 /// `--flush-after`, one record per message once the line is idle.
 #[test]

@@ -12,7 +12,6 @@ use std::time::Duration;
 use echo_core::echo;
 use echo_core::record::Event;
 use host::archive::{self, Format, Options};
-use host::net::sockets::Server;
 use host::server::config::Config;
 
 const MAX_LINE: usize = 16;
@@ -83,10 +82,7 @@ fn hex(text: &str) -> Vec<u8> {
 fn what_clients_send_is_what_the_archive_holds() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("echo-server.log");
-    let server = Server::bind(&config(&log)).expect("bind on port 0");
-    let addr = server.local_addr();
-    let stopper = server.stopper();
-    let running = thread::spawn(move || server.run());
+    let (addr, stopper, running) = echokit_tests::run_server(&config(&log));
 
     // Six TCP clients at once, each checking its own echo byte for byte.
     let clients: Vec<_> = (1..=6u8)

@@ -2,12 +2,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::thread;
 use std::time::Duration;
 
 use echo_core::echo;
 use echo_core::record::{Event, Record};
-use host::net::sockets::Server;
+use echokit_tests::run_server;
 use host::server::config::Config;
 
 fn config(log: &std::path::Path) -> Config {
@@ -18,11 +17,8 @@ fn config(log: &std::path::Path) -> Config {
 fn echoes_and_logs_records_core_can_parse() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("echo.log");
-    let server = Server::bind(&config(&log)).expect("bind on port 0");
-    let addr = server.local_addr();
+    let (addr, stopper, running) = run_server(&config(&log));
     assert_ne!(addr.port(), 0);
-    let stopper = server.stopper();
-    let running = thread::spawn(move || server.run());
 
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -66,10 +62,7 @@ fn a_stopper_stops_every_worker() {
         workers: 3,
         ..config(&log)
     };
-    let server = Server::bind(&config).expect("bind on port 0");
-    let addr = server.local_addr();
-    let stopper = server.stopper();
-    let running = thread::spawn(move || server.run());
+    let (addr, stopper, running) = run_server(&config);
     let mut clients = Vec::new();
     for _ in 0..6 {
         let mut c = TcpStream::connect(addr).unwrap();

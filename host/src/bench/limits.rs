@@ -3,15 +3,8 @@
 
 use std::io;
 
-/// The soft open-file limit.
 #[cfg(unix)]
-fn open_files() -> Option<u64> {
-    // Safety: getrlimit only writes the struct passed in.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0).then_some(limit.rlim_cur as u64)
-    }
-}
+use crate::os::limits::open_files;
 
 /// For an error that means a system limit was reached (so opening more connections is
 /// pointless), what to raise; `None` for any other error.

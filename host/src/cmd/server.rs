@@ -10,19 +10,19 @@ use echo_core::record::Level;
 use echo_core::service::defaults;
 
 use crate::exit;
+use crate::log::Mode;
 use crate::net::sockets::Server;
+use crate::net::stop::Stop;
 use crate::os::limits;
+use crate::server::Summary;
 use crate::server::config::{
     Config, LogConfig, Workers, parse_level, parse_mode, parse_secs, parse_workers, resolve,
 };
-use crate::server::log::Mode;
-use crate::server::service::Settings;
+use crate::server::service::{HostService, Settings, SharedAdmission};
+use crate::server::start::{self, StartError, Started};
 #[cfg(target_os = "linux")]
 use {
     crate::net::smol_tap::{self, TapOptions},
-    crate::net::stop::Signals,
-    crate::server::log,
-    crate::server::service::new_service,
     echo_core::service::Counter,
 };
 
@@ -112,23 +112,44 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(note) = limits::raise_nofile(config.service.max_conns) {
         exit::stderr_line(&format!("echokit server: {note}"));
     }
-    let mut server = match Server::bind(&config) {
+    // Bound before the log is opened, so a failed start leaves no new log file behind.
+    let server = match Server::bind(&config) {
         Ok(s) => s,
         Err(e) => return exit::report("server", &e.into(), exit::USAGE),
     };
-    if let Err(e) = server.stop_on_signals() {
-        let e = anyhow::Error::from(e).context("cannot handle SIGINT/SIGTERM");
-        return exit::report("server", &e, exit::FAILED);
-    }
-    match server.run() {
+    let workers = server.workers();
+    let admission = SharedAdmission::default();
+    serve(&config, workers, admission, |services, stop| {
+        server.run(services, stop).map_err(|e| {
+            (
+                anyhow::Error::from(e).context("event loop failed"),
+                exit::FAILED,
+            )
+        })
+    })
+}
+
+/// Start-up and the end, the same for both runners: opens the log, installs the signal
+/// handlers, builds `workers` services and hands them to `runner` with the stop signal;
+/// then the summary on stderr and the exit status (a runner's error comes with its own).
+fn serve<A: echo_core::service::Admission + Clone>(
+    config: &Config,
+    workers: usize,
+    admission: A,
+    runner: impl FnOnce(Vec<HostService<A>>, Stop) -> Result<Summary, (anyhow::Error, u8)>,
+) -> ExitCode {
+    let Started { services, stop } =
+        match start::start(&config.log, &config.service, workers, admission, true) {
+            Ok(s) => s,
+            Err(e @ StartError::Log(_)) => return exit::report("server", &e.into(), exit::USAGE),
+            Err(e) => return exit::report("server", &e.into(), exit::FAILED),
+        };
+    match runner(services, stop) {
         Ok(summary) => {
             summary.report();
             ExitCode::from(exit::OK)
         }
-        Err(e) => {
-            let e = anyhow::Error::from(e).context("event loop failed");
-            exit::report("server", &e, exit::FAILED)
-        }
+        Err((e, code)) => exit::report("server", &e, code),
     }
 }
 
@@ -198,31 +219,20 @@ fn run_tap(args: &Args, iface: &str) -> ExitCode {
         Ok(c) => c,
         Err(e) => return exit::report("server", &e, exit::USAGE),
     };
-    let mut sink = match log::open(&config.log) {
-        Ok(s) => s,
-        Err(e) => return exit::report("server", &e.into(), exit::USAGE),
-    };
-    // The std runner's signals, as flags: SIGINT/SIGTERM stop the loop, SIGHUP reopens
-    // the log file at the loop's end of batch (logrotate).
-    let signals = match Signals::register() {
-        Ok(s) => s,
-        Err(e) => {
-            let e = anyhow!(e).context("cannot handle SIGINT/SIGTERM/SIGHUP");
-            return exit::report("server", &e, exit::FAILED);
-        }
-    };
-    sink.reopen_when(signals.hangup_flag());
-    let service = new_service(config.service, sink, Counter::default());
-    let stop = signals.stop_flag();
-    match smol_tap::run(opts, service, &stop) {
-        Ok(summary) => {
-            summary.report();
-            ExitCode::from(exit::OK)
-        }
-        // The TAP broke while serving; anything before that is the user's to fix.
-        Err(e) if e.is::<smol_tap::ServeError>() => exit::report("server", &e, exit::FAILED),
-        Err(e) => exit::report("server", &e, exit::USAGE),
-    }
+    serve(&config, 1, Counter::default(), |services, stop| {
+        let Some(service) = services.into_iter().next() else {
+            return Err((anyhow!("no service for the TAP runner"), exit::FAILED));
+        };
+        smol_tap::run(opts, service, stop).map_err(|e| {
+            // The TAP broke while serving; anything before that is the user's to fix.
+            let code = if e.is::<smol_tap::ServeError>() {
+                exit::FAILED
+            } else {
+                exit::USAGE
+            };
+            (e, code)
+        })
+    })
 }
 
 /// Checks the flags for `--tap` (`--ip`, `--gateway` and the shared ones).

@@ -1,137 +1,140 @@
-//! How a server is told to stop, for both runners: from another thread ([`Stopper`]) or
-//! by SIGINT and SIGTERM (`Signals`, a self-pipe the std loop watches like any socket, and
-//! flags the TAP loop checks); and SIGHUP, which reopens the log file (`logrotate`),
-//! through the same pipe and flags. On Windows `Signals` is
-//! `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console, the same way.
+//! The one stop signal a runner is handed ([`Stop`]), the same for both runners: a
+//! [`Stopper`] any thread may pull, and, for the binary, the OS's signals: SIGINT and
+//! SIGTERM stop, SIGHUP asks for the log file to be reopened (`logrotate`). The std loop watches the signals' self-pipe like any socket; the TAP
+//! loop checks the flags each round (a signal also cuts its wait short). On Windows the
+//! signals are `crate::os::console::Signals`: Ctrl-C, Ctrl-Break and a closed console,
+//! the same way (the Unix side is `crate::os::signals`).
 
-#[cfg(unix)]
-use std::io::{self, Read};
-#[cfg(unix)]
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::Arc;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::Waker;
-#[cfg(unix)]
-use mio::net::UnixStream;
 
 #[cfg(windows)]
 pub(crate) use crate::os::console::Signals;
+#[cfg(unix)]
+pub(crate) use crate::os::signals::Signals;
 
-/// Stops (and wakes) one event loop of a [`super::sockets::Server`] from another thread.
-#[derive(Debug, Clone)]
+/// Stops a server from any thread: sets the flag every loop of the runner checks each
+/// round, and wakes the loops that sleep on a poll.
+#[derive(Debug, Clone, Default)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
-    waker: Arc<Waker>,
+    wakers: Arc<Mutex<Vec<Arc<Waker>>>>,
 }
 
 impl Stopper {
-    /// A stopper that wakes the loop through `waker`.
-    pub(crate) fn new(waker: Waker) -> Self {
-        Stopper {
-            flag: Arc::new(AtomicBool::new(false)),
-            waker: Arc::new(waker),
-        }
-    }
-
     /// Whether a stop was asked for.
-    pub(crate) fn is_stopped(&self) -> bool {
+    #[inline]
+    pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
 
-    /// Asks the loop to shut down; it does within a second.
+    /// Asks the server to shut down; it does within a second.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::Release);
-        self.wake();
-    }
-
-    /// Wakes the loop (for work another thread left it: a connection, a log reopen).
-    pub(crate) fn wake(&self) {
-        // A failed wake only delays the work until the loop's next round (at most 1 s).
-        let _ = self.waker.wake();
-    }
-}
-
-/// SIGINT/SIGTERM/SIGHUP as readiness: the handlers set a flag, then write to a socket pair
-/// the loop watches.
-#[cfg(unix)]
-#[derive(Debug)]
-pub(crate) struct Signals {
-    read: UnixStream,
-    ids: Vec<signal_hook::SigId>,
-    /// SIGINT or SIGTERM arrived.
-    stop: Arc<AtomicBool>,
-    /// SIGHUP arrived since [`Signals::take_hangup`] last looked.
-    hangup: Arc<AtomicBool>,
-}
-
-#[cfg(unix)]
-impl Signals {
-    /// Routes SIGINT, SIGTERM and SIGHUP to [`Signals::source`].
-    pub(crate) fn register() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let (read, write) = StdUnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let hangup = Arc::new(AtomicBool::new(false));
-        let mut ids = Vec::new();
-        for (signal, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &hangup)] {
-            // The flag first: actions run in registration order, so the loop woken by the
-            // pipe finds it set.
-            ids.push(signal_hook::flag::register(signal, Arc::clone(flag))?);
-            ids.push(signal_hook::low_level::pipe::register(
-                signal,
-                write.try_clone()?,
-            )?);
+        for waker in self
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            // A failed wake only delays the stop until the loop's next round (at most 1 s).
+            let _ = waker.wake();
         }
-        Ok(Signals {
-            read: UnixStream::from_std(read),
-            ids,
-            stop,
-            hangup,
+    }
+
+    /// Makes [`Stopper::stop`] wake `waker`'s loop too (a loop checks the flag at the top
+    /// of each round, so a stop asked before this is seen all the same).
+    pub(crate) fn wake_on_stop(&self, waker: Arc<Waker>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(waker);
+    }
+}
+
+/// What a runner is told to stop by: its [`Stopper`], and the OS's signals when the binary
+/// asked for them ([`Stop::on_signals`]).
+#[derive(Debug, Default)]
+pub struct Stop {
+    stopper: Stopper,
+    signals: Option<Signals>,
+}
+
+impl Stop {
+    /// Stopped only through [`Stop::stopper`] (tests, a server embedded in a program).
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Also stopped by SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console),
+    /// with SIGHUP reopening the log file.
+    pub fn on_signals() -> io::Result<Stop> {
+        Ok(Stop {
+            stopper: Stopper::default(),
+            signals: Some(Signals::register()?),
         })
     }
 
-    /// The flag SIGINT and SIGTERM set, for a loop that checks a flag each round rather
-    /// than watching [`Signals::source`] (the TAP runner).
+    /// Whether a stop was asked for, through the stopper or by a signal: for a loop that
+    /// checks each round rather than watching the signals (the TAP runner). The std
+    /// runner's lead turns a signal into [`Stopper::stop`] only after it has handled a
+    /// SIGHUP that came first, so a reopen is never skipped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopper.is_stopped() || self.signals.as_ref().is_some_and(Signals::stop_asked)
+    }
+
+    /// The OS's signals, if the binary asked for them.
     #[cfg(target_os = "linux")]
-    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
+    pub(crate) fn signals(&self) -> Option<&Signals> {
+        self.signals.as_ref()
     }
 
-    /// The flag SIGHUP sets (see [`crate::server::log::LogSink::reopen_when`]).
-    #[cfg(target_os = "linux")]
-    pub(crate) fn hangup_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.hangup)
+    /// A handle that stops the runner from elsewhere.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
-    /// Whether SIGINT or SIGTERM arrived.
-    pub(crate) fn stop_asked(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// Whether SIGHUP arrived since the last call.
-    pub(crate) fn take_hangup(&self) -> bool {
-        self.hangup.swap(false, Ordering::AcqRel)
-    }
-
-    /// The readable end to register with the poll.
-    pub(crate) fn source(&mut self) -> &mut UnixStream {
-        &mut self.read
-    }
-
-    /// Reads the wake-up bytes so the next signal raises a new edge.
-    pub(crate) fn drain(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
+    /// The stopper and the signals (if any), for the runner to watch.
+    pub(crate) fn into_parts(self) -> (Stopper, Option<Signals>) {
+        (self.stopper, self.signals)
     }
 }
 
-#[cfg(unix)]
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mio::{Events, Poll, Token};
+
+    use super::*;
+
+    /// One stop reaches every loop: each poll wakes, and every clone sees the flag, even
+    /// one whose waker came after the stop.
+    #[test]
+    fn a_stop_wakes_every_loop_and_every_clone_sees_it() {
+        let stop = Stop::new();
+        let stopper = stop.stopper();
+        let mut polls: Vec<Poll> = (0..3).map(|_| Poll::new().unwrap()).collect();
+        for poll in &polls {
+            let waker = Waker::new(poll.registry(), Token(1)).unwrap();
+            stopper.wake_on_stop(Arc::new(waker));
         }
+        let (handed, signals) = stop.into_parts();
+        assert!(signals.is_none());
+        assert!(!handed.is_stopped());
+        stopper.stop();
+        assert!(handed.is_stopped());
+        let mut events = Events::with_capacity(4);
+        for poll in &mut polls {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(events.iter().any(|e| e.token() == Token(1)), "woken");
+        }
+        let late = Poll::new().unwrap();
+        handed.wake_on_stop(Arc::new(Waker::new(late.registry(), Token(1)).unwrap()));
+        assert!(handed.is_stopped());
     }
 }

@@ -13,7 +13,8 @@
 
 use std::io;
 use std::net::UdpSocket as StdUdpSocket;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use windows_sys::Win32::System::Console::{
@@ -116,6 +117,8 @@ unsafe extern "system" fn routine(kind: u32) -> BOOL {
 #[derive(Debug)]
 pub(crate) struct Signals {
     read: mio::net::UdpSocket,
+    /// An event arrived (every event routed here asks the server to stop).
+    stop: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -127,13 +130,17 @@ impl Signals {
         write.connect(read.local_addr()?)?;
         read.connect(write.local_addr()?)?;
         read.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
         on_event(move |_| {
+            flag.store(true, Ordering::Release);
             // A lost wake-up only matters if the loop sleeps forever; it gets another on
             // the next Ctrl-C.
             let _ = write.send(&[1]);
         })?;
         Ok(Signals {
             read: mio::net::UdpSocket::from_std(read),
+            stop,
         })
     }
 
@@ -150,7 +157,7 @@ impl Signals {
 
     /// Every console event asks the server to stop (the only events routed here).
     pub(crate) fn stop_asked(&self) -> bool {
-        true
+        self.stop.load(Ordering::Acquire)
     }
 
     /// Windows has no SIGHUP: a log file is reopened only by restarting the server.

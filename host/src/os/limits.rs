@@ -11,15 +11,10 @@ const SPARE_FDS: u64 = 64;
 #[cfg(unix)]
 pub fn raise_nofile(max_conns: usize) -> Option<String> {
     let need = (max_conns as u64).saturating_add(SPARE_FDS);
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let lim = match nofile() {
+        Ok(lim) => lim,
+        Err(e) => return Some(format!("cannot read the open-file limit: {e}")),
     };
-    // Safety: getrlimit only writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Some(format!("cannot read the open-file limit: {e}"));
-    }
     if lim.rlim_cur >= need {
         return None;
     }
@@ -50,6 +45,26 @@ pub fn raise_nofile(max_conns: usize) -> Option<String> {
             now.saturating_sub(SPARE_FDS)
         )
     })
+}
+
+/// `RLIMIT_NOFILE` as it stands (soft and hard).
+#[cfg(unix)]
+fn nofile() -> std::io::Result<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // Safety: getrlimit only writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(lim)
+}
+
+/// The soft open-file limit (for advice when connections fail: the bench's too).
+#[cfg(unix)]
+pub fn open_files() -> Option<u64> {
+    nofile().ok().map(|lim| lim.rlim_cur)
 }
 
 /// Windows: sockets are not bounded by a descriptor limit; nothing to do, nothing to say.

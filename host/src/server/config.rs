@@ -4,13 +4,13 @@
 //! values that are already checked.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use echo_core::record::Level;
 use thiserror::Error;
 
-use crate::server::log::Mode;
+pub use crate::log::LogConfig;
+use crate::log::Mode;
 use crate::server::service::Settings;
 
 /// Everything `echokit server` needs to run over std sockets.
@@ -26,17 +26,6 @@ pub struct Config {
     pub udp: bool,
     /// What the service needs (echo settings, `--max-conns`, `--udp-rate`).
     pub service: Settings,
-}
-
-/// The log's outputs (`--log-mode`, `--log-file`, `--log-level`).
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    /// Console, file or both.
-    pub mode: Mode,
-    /// The JSON Lines file (appended).
-    pub file: PathBuf,
-    /// The threshold.
-    pub level: Level,
 }
 
 /// A flag value that does not parse (clap prints it after the flag's name).

@@ -1,12 +1,12 @@
-//! Server pieces shared by both transports: the service as the host runs it, the log
-//! sink and console, the clock, the host's buffer, the validated settings.
+//! Server pieces shared by both transports: the service as the host runs it, its start-up
+//! and shutdown, the clock, the host's buffer, the validated settings. (Its log is
+//! [`crate::log`].)
 
 pub mod buffer;
 pub mod clock;
 pub mod config;
-pub mod console;
-pub mod log;
 pub mod service;
+pub mod start;
 
 /// What a run of either runner did, for the caller's exit status and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

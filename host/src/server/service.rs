@@ -6,7 +6,7 @@
 //! timestamps), `io::Error` mapped to its [`StreamError`], [`CappedVec`] buffers that give
 //! their memory back when empty, heap storage for the scratch buffer and the UDP table, and
 //! [`SharedAdmission`]: the connection numbers and `--max-conns` count of a server whose
-//! workers each run a service. Both runners ([`crate::net::std`], [`crate::net::smol_tap`])
+//! workers each run a service. Both runners ([`crate::net::sockets`], [`crate::net::smol_tap`])
 //! drive this one type.
 
 use std::io::{self, ErrorKind};
@@ -20,19 +20,22 @@ use echo_core::udp::{self, Verdict};
 
 pub use echo_core::service::{PENDING_CAP, Progress, Settings, Stream, StreamError};
 
+use crate::log::LogSink;
 use crate::server::buffer::CappedVec;
 use crate::server::clock::wall_now;
-use crate::server::log::LogSink;
 
 /// Source addresses the UDP rate limiter tracks at once.
 pub const UDP_SOURCES: usize = 1024;
 
+/// The service as the host runs it, whichever way it admits connections.
+pub type HostService<A> = service::Service<LogSink, Vec<u8>, HostPolicy, A>;
+
 /// The service as the host runs it over the OS's sockets: connections numbered and
 /// admitted by [`SharedAdmission`] (one count for all of a server's workers).
-pub type Service = service::Service<LogSink, Vec<u8>, HostPolicy, SharedAdmission>;
+pub type Service = HostService<SharedAdmission>;
 
 /// The service of the TAP runner (one loop, so the service counts connections itself).
-pub type TapService = service::Service<LogSink, Vec<u8>, HostPolicy>;
+pub type TapService = HostService<service::Counter>;
 
 /// One served TCP connection on the host.
 pub type Connection = service::Connection<CappedVec>;
@@ -40,11 +43,7 @@ pub type Connection = service::Connection<CappedVec>;
 /// A service logging to `log`, with a scratch buffer that takes any UDP datagram, admitting
 /// connections through `admission` (clones of one [`SharedAdmission`] for every worker, or
 /// a [`service::Counter`]).
-pub fn new_service<A: Admission>(
-    settings: Settings,
-    log: LogSink,
-    admission: A,
-) -> service::Service<LogSink, Vec<u8>, HostPolicy, A> {
+pub fn new_service<A: Admission>(settings: Settings, log: LogSink, admission: A) -> HostService<A> {
     let udp = HostPolicy(Box::new(udp::Policy::new(settings.udp_rate)));
     let scratch = vec![0; PENDING_CAP.max(udp::MAX_DATAGRAM + 1)];
     service::Service::with_admission(settings, log, scratch, udp, admission)

@@ -19,7 +19,6 @@ mod stack;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use echo_core::smoltcp::{Options, Stack, WindowEdge, instant};
 use smoltcp::iface::Config;
@@ -29,9 +28,11 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
 pub use self::device::{OpenError, TapDevice};
 pub use self::stack::{TCP_BUFFER, parse_cidr};
+use crate::net::stop::Stop;
 use crate::server::Summary;
 use crate::server::clock::Clock;
 use crate::server::service::TapService as Service;
+use crate::server::start;
 
 /// Longest shutdown waits for clients to acknowledge the server's FINs.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
@@ -62,13 +63,14 @@ pub struct TapOptions {
     pub max_conns: usize,
 }
 
-/// Serves on the TAP until `shutdown` is set, then closes every connection, logs
-/// `shutdown` and returns. Open errors ([`OpenError`]) name their cause.
-pub fn run(
-    opts: TapOptions,
-    mut service: Service,
-    shutdown: &AtomicBool,
-) -> anyhow::Result<Summary> {
+/// Serves `service` on the TAP until `stop`, then closes every connection, logs
+/// `shutdown` and closes the log ([`crate::server::start`] made the service and the stop
+/// signal, as for the std runner). Open errors ([`OpenError`]) name their cause.
+pub fn run(opts: TapOptions, mut service: Service, stop: Stop) -> anyhow::Result<Summary> {
+    // One loop: its sink reopens the file itself on SIGHUP, at the end of a batch.
+    if let Some(signals) = stop.signals() {
+        service.log_mut().reopen_when(signals.hangup_flag());
+    }
     let tap = TapDevice::open(&opts.iface)?;
     let fd = tap.as_raw_fd();
     let mut device = WindowEdge::new(tap, stack::flows(opts.max_conns));
@@ -93,7 +95,7 @@ pub fn run(
     // Scripts wait for `listening`: write it now, not at the first periodic flush.
     service.log_mut().flush();
     let mut failure = None;
-    while !shutdown.load(Ordering::Relaxed) {
+    while !stop.is_stopped() {
         let at = now();
         let more = stack.poll(at, &mut device, &mut service);
         device.get_mut().flush();
@@ -120,10 +122,9 @@ pub fn run(
             }
         }
     }
+    // core's stack closes its sockets and writes `shutdown` (as on the firmware).
     stack.shutdown(now(), &mut service);
-    let summary = Summary {
-        lost_records: service.log_mut().close(),
-    };
+    let summary = start::close(service);
     // Let the FINs out and the clients' ACKs in, briefly: shutdown stays prompt.
     let deadline = std::time::Instant::now() + CLOSE_WAIT;
     while failure.is_none() && !stack.closed() && std::time::Instant::now() < deadline {

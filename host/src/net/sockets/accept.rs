@@ -57,7 +57,10 @@ impl Worker {
             *next = (turn + 1) % (handoff.len() + 1);
             if let Some((queue, wake)) = turn.checked_sub(1).and_then(|i| handoff.get(i)) {
                 match queue.send((socket, peer)) {
-                    Ok(()) => wake.wake(),
+                    // A failed wake leaves the connection to that worker's next round.
+                    Ok(()) => {
+                        let _ = wake.wake();
+                    }
                     // That worker has ended (only while stopping): serve it here.
                     Err(returned) => {
                         let (socket, peer) = returned.0;

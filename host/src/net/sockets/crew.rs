@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use mio::Waker;
+
+use crate::log::LogSink;
 use crate::net::stop::Stopper;
-use crate::server::log::LogSink;
 
 /// Longest the lead waits for the others to flush, and they for the reopen: a worker that
 /// ended (its records are written at its end) must not hold the rest.
@@ -30,8 +32,10 @@ struct Reopen {
 
 #[derive(Debug)]
 struct Shared {
-    /// Every worker's stopper (also its waker), worker 0 first.
-    stoppers: Vec<Stopper>,
+    /// Every worker's waker, worker 0 first.
+    wakers: Vec<Arc<Waker>>,
+    /// Stops them all.
+    stopper: Stopper,
     /// `reopen.asked`, readable without the lock (a woken worker checks it).
     asked: AtomicU64,
     reopen: Mutex<Reopen>,
@@ -71,15 +75,17 @@ pub(super) struct Crew {
 }
 
 impl Crew {
-    /// Handles for a crew of workers with these stoppers (one each, worker 0 first).
-    pub(super) fn new(stoppers: Vec<Stopper>) -> Vec<Crew> {
+    /// Handles for a crew of workers with these wakers (one each, worker 0 first), all
+    /// stopped by `stopper`.
+    pub(super) fn new(wakers: Vec<Arc<Waker>>, stopper: Stopper) -> Vec<Crew> {
         let shared = Arc::new(Shared {
-            stoppers,
+            wakers,
+            stopper,
             asked: AtomicU64::new(0),
             reopen: Mutex::new(Reopen::default()),
             changed: Condvar::new(),
         });
-        (0..shared.stoppers.len())
+        (0..shared.wakers.len())
             .map(|_| Crew {
                 shared: Arc::clone(&shared),
                 seen: 0,
@@ -90,7 +96,7 @@ impl Crew {
     /// The lead's SIGHUP: every worker writes its pending records to the old file, then
     /// `log` reopens the file at its path.
     pub(super) fn reopen(&mut self, log: &mut LogSink) {
-        let others = self.shared.stoppers.len() - 1;
+        let others = self.shared.wakers.len() - 1;
         if others == 0 {
             log.reopen();
             return;
@@ -103,8 +109,9 @@ impl Crew {
             state.asked
         };
         self.seen = asked;
-        for other in &self.shared.stoppers[1..] {
-            other.wake();
+        for other in &self.shared.wakers[1..] {
+            // A failed wake leaves that worker to its next round; the wait below is bounded.
+            let _ = other.wake();
         }
         log.flush();
         self.shared.wait_until(|s| s.flushed >= others);
@@ -128,9 +135,7 @@ impl Crew {
 
     /// Stops every worker (the lead once it stopped, or a worker whose loop failed).
     pub(super) fn stop_all(&self) {
-        for s in &self.shared.stoppers {
-            s.stop();
-        }
+        self.shared.stopper.stop();
     }
 }
 
@@ -144,17 +149,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         let mut log = LogSink::open(
-            crate::server::log::Mode::File,
+            crate::log::Mode::File,
             &path,
             echo_core::record::Level::Info,
         )
         .unwrap();
         let polls: Vec<mio::Poll> = (0..2).map(|_| mio::Poll::new().unwrap()).collect();
-        let stoppers = polls
+        let wakers = polls
             .iter()
-            .map(|p| Stopper::new(mio::Waker::new(p.registry(), mio::Token(0)).unwrap()))
+            .map(|p| Arc::new(Waker::new(p.registry(), mio::Token(0)).unwrap()))
             .collect();
-        let mut crews = Crew::new(stoppers);
+        let mut crews = Crew::new(wakers, Stopper::default());
         let started = Instant::now();
         std::fs::rename(&path, dir.path().join("a.log.1")).unwrap();
         crews[0].reopen(&mut log);

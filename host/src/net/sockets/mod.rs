@@ -1,5 +1,5 @@
 //! The echo server over the OS's sockets: `--workers` threads, each with its own mio
-//! (epoll, kqueue, IOCP) event loop and its own [`Service`](crate::server::service::Service).
+//! (epoll, kqueue, IOCP) event loop serving the [`Service`] it is handed.
 //!
 //! - [`listen`]: binding (Linux: one `SO_REUSEPORT` listener per worker; elsewhere one
 //!   listener, whose connections [`accept`] hands to the workers in turn);
@@ -7,13 +7,15 @@
 //!   connections and `--flush-after`) are its parts;
 //! - [`crew`]: stopping together and reopening the log on SIGHUP.
 //!
-//! Shared between workers, and only at accept and close: the connection numbers and the
-//! `--max-conns` count ([`SharedAdmission`]). The log file and console are shared per batch
-//! of records. Stopping: [`Stopper::stop`] or SIGINT/SIGTERM once
-//! [`Server::stop_on_signals`] was called (which also makes SIGHUP reopen the log file);
-//! every worker then closes its connections through its service (logging pending partial
-//! lines), worker 0 adds up every worker's totals and writes `shutdown`, and the log is
-//! flushed.
+//! Start-up and shutdown are [`crate::server::start`]'s, shared with the TAP runner: the
+//! caller binds ([`Server::bind`]), builds the services and the [`Stop`], and
+//! [`Server::run`] serves them. Shared between workers, and only at accept and close: the
+//! connection numbers and the `--max-conns` count
+//! ([`crate::server::service::SharedAdmission`]). The log file and
+//! console are shared per batch of records. Once stopped ([`Stopper::stop`], or a signal
+//! when the [`Stop`] has them) every worker closes its connections through its service
+//! (logging pending partial lines), and worker 0's service writes `shutdown` with every
+//! worker's totals.
 
 mod accept;
 mod crew;
@@ -24,6 +26,7 @@ mod worker;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
@@ -31,13 +34,12 @@ use echo_core::record::Proto;
 use mio::{Interest, Poll, Waker};
 use slab::Slab;
 
-use crate::net::stop::Signals;
-pub use crate::net::stop::Stopper;
+pub use crate::net::stop::{Stop, Stopper};
 use crate::net::timer::Timer;
 use crate::server::clock::Clock;
 use crate::server::config::Config;
-use crate::server::log;
-use crate::server::service::{Connection, SharedAdmission, new_service};
+use crate::server::service::Service;
+use crate::server::start::finish;
 use crew::Crew;
 use listen::PER_WORKER_LISTENERS;
 use worker::{Intake, LISTENER, SIGNALS, TIMER, UDP, WAKER, Worker};
@@ -46,7 +48,7 @@ use worker::{Intake, LISTENER, SIGNALS, TIMER, UDP, WAKER, Worker};
 /// (split over the workers).
 const PRESIZE_LIMIT: usize = 65_536;
 
-/// Why the server could not start: each is a user error (exit 2).
+/// Why the server could not bind: each is a user error (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// No candidate address could be bound.
@@ -55,61 +57,63 @@ pub enum StartError {
     /// The UDP socket could not take the same port.
     #[error("cannot listen on {addr} (udp)")]
     BindUdp { addr: SocketAddr, source: io::Error },
-    /// The log file could not be opened.
-    #[error(transparent)]
-    Log(#[from] log::OpenError),
     /// No address to bind at all.
     #[error("no address to listen on")]
     NoAddress,
-    /// The event loop, a worker thread or signal set-up failed.
+    /// The event loop could not be set up.
     #[error("cannot set up the event loop")]
     Setup(#[from] io::Error),
 }
 
 pub use crate::server::Summary;
 
+/// One worker's event loop and sockets, waiting for its service.
+#[derive(Debug)]
+struct Loop {
+    poll: Poll,
+    waker: Arc<Waker>,
+    intake: Intake,
+    udp: Option<mio::net::UdpSocket>,
+    timer: Timer,
+}
+
 /// A bound, not yet running, echo server.
 #[derive(Debug)]
 pub struct Server {
-    /// Worker 0 (the lead: UDP, signals, the `listening` and `shutdown` records) first.
-    workers: Vec<Worker>,
+    /// Worker 0's (the lead: UDP, signals, the `listening` and `shutdown` records) first.
+    loops: Vec<Loop>,
     local: SocketAddr,
+    /// Connection slots to reserve per worker.
+    presize: usize,
 }
 
 impl Server {
     /// Binds the first of `config.addrs` that works (TCP, and UDP on the same port with
-    /// `--udp`), opens the log and sets up `config.workers` event loops.
+    /// `--udp`) and sets up `config.workers` event loops.
     pub fn bind(config: &Config) -> Result<Server, StartError> {
         let n = config.workers.max(1);
         let listeners = if PER_WORKER_LISTENERS { n } else { 1 };
         let bound = listen::bind(&config.addrs, listeners, config.udp)?;
-        // Opened after binding, so a failed start leaves no new log file behind.
-        let log = log::open(&config.log)?;
-        let admission = SharedAdmission::default();
-        let clock = Clock::start();
         let polls = (0..n)
             .map(|_| Poll::new())
             .collect::<io::Result<Vec<_>>>()?;
-        let stoppers = polls
+        let wakers = polls
             .iter()
-            .map(|p| Ok(Stopper::new(Waker::new(p.registry(), WAKER)?)))
+            .map(|p| Ok(Arc::new(Waker::new(p.registry(), WAKER)?)))
             .collect::<io::Result<Vec<_>>>()?;
-        let crews = Crew::new(stoppers.clone());
         let mut listeners = bound.listeners.into_iter();
         let mut udp = bound.udp;
         // Elsewhere than Linux, worker 0's listener hands connections to the others.
         let mut handoff = Vec::new();
         let mut queues = Vec::new();
-        for stopper in stoppers.iter().skip(1) {
+        for waker in wakers.iter().skip(1) {
             let (tx, rx) = mpsc::channel();
-            handoff.push((tx, stopper.clone()));
+            handoff.push((tx, Arc::clone(waker)));
             queues.push(rx);
         }
         let mut queues = queues.into_iter();
-        let presize = (config.service.max_conns / n).min(PRESIZE_LIMIT / n);
-        let mut workers = Vec::with_capacity(n);
-        let each = polls.into_iter().zip(stoppers).zip(crews);
-        for (i, ((poll, stop), crew)) in each.enumerate() {
+        let mut loops = Vec::with_capacity(n);
+        for (i, (poll, waker)) in polls.into_iter().zip(wakers).enumerate() {
             let intake = match listeners.next() {
                 Some(mut listener) => {
                     poll.registry()
@@ -132,33 +136,18 @@ impl Server {
                 poll.registry().register(u, UDP, Interest::READABLE)?;
             }
             let timer = Timer::new(poll.registry(), TIMER)?;
-            let service = new_service(config.service.clone(), log.another(), admission.clone());
-            workers.push(Worker {
+            loops.push(Loop {
                 poll,
+                waker,
                 intake,
-                udp_buf: if udp.is_some() {
-                    vec![0; 1 << 16]
-                } else {
-                    Vec::new()
-                },
                 udp,
-                udp_more: false,
-                service,
-                clock,
-                conns: Slab::with_capacity(presize),
-                again: Vec::new(),
-                next_sweep: None,
                 timer,
-                accept_paused_until: None,
-                accept_failing: false,
-                stop,
-                signals: None,
-                crew,
             });
         }
         Ok(Server {
-            workers,
+            loops,
             local: bound.local,
+            presize: (config.service.max_conns / n).min(PRESIZE_LIMIT / n),
         })
     }
 
@@ -167,32 +156,65 @@ impl Server {
         self.local
     }
 
-    /// A handle that stops the server from elsewhere.
-    pub fn stopper(&self) -> Stopper {
-        self.workers[0].stop.clone()
+    /// How many services [`Server::run`] takes: one per event loop.
+    pub fn workers(&self) -> usize {
+        self.loops.len()
     }
 
-    /// Makes SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, a closed console) stop the
-    /// server gracefully, and SIGHUP reopen the log file (for the binary; tests use
-    /// [`Server::stopper`]).
-    pub fn stop_on_signals(&mut self) -> io::Result<()> {
-        let lead = &mut self.workers[0];
-        let mut signals = Signals::register()?;
-        lead.poll
-            .registry()
-            .register(signals.source(), SIGNALS, Interest::READABLE)?;
-        lead.signals = Some(signals);
-        Ok(())
-    }
-
-    /// Writes the `listening` records, serves until stopped, then shuts down (see the
-    /// module docs). Announcing here, not in [`Server::bind`], means a script that signals
-    /// the server as soon as it reads `listening` finds the signal handlers in place.
-    pub fn run(self) -> io::Result<Summary> {
-        let mut workers = self.workers.into_iter();
+    /// Writes the `listening` records, serves until `stop`, then shuts down (see the
+    /// module docs). `services`: one per worker (see [`Server::workers`]), admitting
+    /// through clones of one [`SharedAdmission`], as [`crate::server::start::start`] makes
+    /// them. Announcing here, not in [`Server::bind`], means a script that signals the
+    /// server as soon as it reads `listening` finds the signal handlers in place.
+    pub fn run(self, services: Vec<Service>, stop: Stop) -> io::Result<Summary> {
+        if services.len() != self.loops.len() {
+            return Err(io::Error::other(format!(
+                "{} services for {} workers",
+                services.len(),
+                self.loops.len()
+            )));
+        }
+        let (stopper, signals) = stop.into_parts();
+        let wakers = self.loops.iter().map(|l| Arc::clone(&l.waker)).collect();
+        let crews = Crew::new(wakers, stopper.clone());
+        let clock = Clock::start();
+        let mut workers = Vec::with_capacity(services.len());
+        let each = self.loops.into_iter().zip(services).zip(crews);
+        for ((l, service), crew) in each {
+            stopper.wake_on_stop(Arc::clone(&l.waker));
+            workers.push(Worker {
+                poll: l.poll,
+                intake: l.intake,
+                udp_buf: if l.udp.is_some() {
+                    vec![0; 1 << 16]
+                } else {
+                    Vec::new()
+                },
+                udp: l.udp,
+                udp_more: false,
+                service,
+                clock,
+                conns: Slab::with_capacity(self.presize),
+                again: Vec::new(),
+                next_sweep: None,
+                timer: l.timer,
+                accept_paused_until: None,
+                accept_failing: false,
+                stop: stopper.clone(),
+                signals: None,
+                crew,
+            });
+        }
+        let mut workers = workers.into_iter();
         let Some(mut lead) = workers.next() else {
             return Ok(Summary { lost_records: 0 });
         };
+        if let Some(mut signals) = signals {
+            lead.poll
+                .registry()
+                .register(signals.source(), SIGNALS, Interest::READABLE)?;
+            lead.signals = Some(signals);
+        }
         let now = lead.clock.now();
         lead.service.listening(now, self.local, Proto::Tcp);
         if lead.udp.is_some() {
@@ -225,20 +247,19 @@ impl Server {
         lead.crew.stop_all();
         lead.close_all();
         let mut failed = served.err();
+        let mut counts = Vec::with_capacity(others.len());
         for handle in others {
             match handle.join() {
-                Ok(Ok(counts)) => lead.service.absorb(&counts),
+                Ok(Ok(c)) => counts.push(c),
                 Ok(Err(e)) => failed = failed.or(Some(e)),
                 Err(_) => failed = failed.or(Some(io::Error::other("a worker thread panicked"))),
             }
         }
         let now = lead.clock.now();
-        lead.service
-            .shutdown(now, std::iter::empty::<&mut Connection>());
-        let lost_records = lead.service.log_mut().close();
+        let summary = finish(lead.service, counts, now);
         match failed {
             Some(e) => Err(e),
-            None => Ok(Summary { lost_records }),
+            None => Ok(summary),
         }
     }
 }

@@ -10,13 +10,14 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use echo_core::record::Reason;
 use echo_core::time::Instant;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::crew::Crew;
@@ -71,6 +72,9 @@ impl Stream for Socket<'_> {
     }
 }
 
+/// Another worker's queue of handed connections, and its waker.
+pub(super) type Handoff = (std::sync::mpsc::Sender<(TcpStream, SocketAddr)>, Arc<Waker>);
+
 /// Where a worker's new connections come from.
 #[derive(Debug)]
 pub(super) enum Intake {
@@ -78,7 +82,7 @@ pub(super) enum Intake {
     /// and, elsewhere, the other workers' queues it hands connections to in turn.
     Listener {
         listener: TcpListener,
-        handoff: Vec<(std::sync::mpsc::Sender<(TcpStream, SocketAddr)>, Stopper)>,
+        handoff: Vec<Handoff>,
         next: usize,
     },
     /// Connections handed over by the worker that owns the listener.
@@ -107,7 +111,7 @@ pub(super) struct Worker {
     pub(super) accept_paused_until: Option<Instant>,
     /// An accept error was logged and no accept has worked since.
     pub(super) accept_failing: bool,
-    /// Stops (and wakes) this worker.
+    /// Stops (and wakes) every worker of the server.
     pub(super) stop: Stopper,
     /// SIGINT/SIGTERM/SIGHUP (worker 0 of a server run by the binary).
     pub(super) signals: Option<Signals>,

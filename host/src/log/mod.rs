@@ -3,23 +3,25 @@
 //! Records are formatted by echo-core (the same bytes a device would emit) into in-memory
 //! buffers; the event loop calls [`LogSink::end_of_batch`] after each round of events, which
 //! hands the console lines to the console's writer thread (never waiting: lines it has no
-//! room for are dropped and counted, see [`super::console`]) and writes the file when
+//! room for are dropped and counted, see [`console`]) and writes the file when
 //! enough has gathered or a second has passed. So the echo path never waits on the disk,
 //! and [`LogSink::close`] loses no file record. A failing write prints one line on stderr
 //! and the server goes on echoing. [`LogSink::reopen`] (SIGHUP) moves the file to a new
 //! one at its path, every earlier record written to the old one first.
 
-use std::fs::{File, OpenOptions};
+pub mod console;
+mod file;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use echo_core::record::{Level, Record};
 
-use super::config::LogConfig;
-use super::console::Console;
+use console::Console;
+use file::SharedFile;
 
 /// The log file could not be opened (a user error: exit 2, for either runner).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,17 @@ pub fn open(config: &LogConfig) -> Result<LogSink, OpenError> {
         path: config.file.display().to_string(),
         source,
     })
+}
+
+/// The log's outputs (`--log-mode`, `--log-file`, `--log-level`).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Console, file or both.
+    pub mode: Mode,
+    /// The JSON Lines file (appended).
+    pub file: PathBuf,
+    /// The threshold.
+    pub level: Level,
 }
 
 /// Which outputs get records (`--log-mode`).
@@ -62,100 +75,6 @@ const CONSOLE_CLOSE_STALL: Duration = Duration::from_millis(300);
 /// Longest the shutdown waits for a console that is being read but slowly (the whole stop
 /// stays within a second).
 const CONSOLE_CLOSE_CAP: Duration = Duration::from_millis(800);
-
-/// The log file, shared by the sinks of every worker: each sink gathers its own pending
-/// bytes and writes them here in one call under the lock (whole records only, so lines from
-/// different workers never interleave). Locked once per flush (every 256 KiB or second),
-/// never per record.
-#[derive(Debug)]
-struct SharedFile {
-    path: PathBuf,
-    state: Mutex<FileState>,
-}
-
-#[derive(Debug)]
-struct FileState {
-    writer: File,
-    /// Set after a failed write, so a failure streak is reported once.
-    failing: bool,
-    /// Records dropped because writing failed.
-    lost: u64,
-}
-
-impl SharedFile {
-    fn lock(&self) -> MutexGuard<'_, FileState> {
-        // Nothing under the lock panics.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Writes `pending` out and clears it. On error, reports once, drops the bytes (memory
-    /// stays bounded) and counts them as lost records.
-    fn write(&self, pending: &mut Vec<u8>) {
-        if pending.is_empty() {
-            return;
-        }
-        let state = self.lock();
-        self.write_locked(state, pending);
-    }
-
-    /// [`SharedFile::write`] unless another worker is writing right now: then `false`, and
-    /// the bytes stay pending for the next batch (or until [`HIGH_WATER`] forces a write),
-    /// so a loop does not wait for another loop's disk write.
-    fn try_write(&self, pending: &mut Vec<u8>) -> bool {
-        if pending.is_empty() {
-            return true;
-        }
-        let state = match self.state.try_lock() {
-            Ok(state) => state,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return false,
-        };
-        self.write_locked(state, pending);
-        true
-    }
-
-    fn write_locked(&self, mut state: MutexGuard<'_, FileState>, pending: &mut Vec<u8>) {
-        let result = state
-            .writer
-            .write_all(pending)
-            .and_then(|()| state.writer.flush());
-        match result {
-            Ok(()) => state.failing = false,
-            Err(e) => {
-                let records = memchr::memchr_iter(b'\n', pending).count() as u64;
-                state.lost += records;
-                if !state.failing {
-                    crate::exit::stderr_line(&format!(
-                        "echokit server: error: writing log file {}: {e}; echo goes on, records are being lost",
-                        self.path.display()
-                    ));
-                    state.failing = true;
-                }
-            }
-        }
-        pending.clear();
-    }
-
-    /// Opens the file at its path again (SIGHUP). Every sink has written its pending
-    /// records first (see [`LogSink::reopen`]).
-    fn reopen(&self) {
-        match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        {
-            Ok(f) => {
-                let mut state = self.lock();
-                state.writer = f;
-                state.failing = false;
-            }
-            Err(e) => crate::exit::stderr_line(&format!(
-                "echokit server: error: cannot reopen log file {}: {e}; logging goes on to the old file",
-                self.path.display()
-            )),
-        }
-    }
-}
 
 /// One sink's part of the file: its own pending bytes.
 #[derive(Debug)]
@@ -202,17 +121,7 @@ impl LogSink {
     pub fn open(mode: Mode, path: &Path, level: Level) -> io::Result<Self> {
         let file = match mode {
             Mode::Console => None,
-            Mode::File | Mode::Both => {
-                let writer = OpenOptions::new().create(true).append(true).open(path)?;
-                Some(Arc::new(SharedFile {
-                    path: path.to_path_buf(),
-                    state: Mutex::new(FileState {
-                        writer,
-                        failing: false,
-                        lost: 0,
-                    }),
-                }))
-            }
+            Mode::File | Mode::Both => Some(Arc::new(SharedFile::open(path)?)),
         };
         let console = match mode {
             Mode::File => None,
@@ -401,7 +310,7 @@ impl LogSink {
         self.flush();
         let mut lost = 0;
         if let Some(out) = &self.file {
-            lost += out.shared.lock().lost;
+            lost += out.shared.lost();
         }
         if let Some(out) = &self.console {
             lost += out.console.close(CONSOLE_CLOSE_STALL, CONSOLE_CLOSE_CAP);
