@@ -22,12 +22,12 @@ impl Clock {
 
     /// Milliseconds since [`Clock::start`], as echo-core's instant.
     pub fn now(&self) -> Instant {
-        Instant::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+        Instant::ZERO.saturating_add(self.origin.elapsed())
     }
 
     /// How long from `now` until `at` (zero if past), for a poll timeout.
     pub fn until(&self, now: Instant, at: Instant) -> std::time::Duration {
-        std::time::Duration::from_millis(at.millis().saturating_sub(now.millis()))
+        at.saturating_duration_since(now)
     }
 
     /// Now as smoltcp's instant (microseconds, same origin as [`Clock::now`]), for the TAP
@@ -40,7 +40,7 @@ impl Clock {
 
     /// `now` as a `std::time::Instant` (to compute poll timeouts).
     pub fn to_std(&self, at: Instant) -> std::time::Instant {
-        self.origin + std::time::Duration::from_millis(at.millis())
+        self.origin + at.saturating_duration_since(Instant::ZERO)
     }
 }
 
