@@ -158,6 +158,20 @@ fn pingpong_text_summary_and_large_messages() {
     assert!(out.contains("errors: 0, mismatches: 0"), "{out}");
 }
 
+/// 40 connections of 1 MiB messages would keep 80 MiB of messages stamped in place, over
+/// the 64 MiB a thread keeps: each write then copies from the pattern and each echo is
+/// checked piece by piece. Every byte is still checked.
+#[test]
+fn pingpong_beyond_the_in_place_budget_still_checks_every_echo() {
+    let (_server, port) = server(&[]);
+    let mut args = vec!["-p", &port, "-c", "40", "--size", "1048576", "--json"];
+    args.extend(["-d", "0.5", "--warmup", "0"]);
+    let summary = json(&bench(&args), 0);
+    assert!(summary["round_trips"].as_u64().unwrap() >= 40, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["mismatches"], 0, "{summary}");
+}
+
 #[test]
 fn udp_pingpong_counts_lost_not_errors() {
     let (_server, port) = server(&["--udp", "--udp-rate", "1000000"]);
