@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -29,10 +29,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 fn echo_exact(stream: &mut TcpStream, data: &[u8]) {
-    stream.write_all(data).expect("send");
-    let mut back = vec![0; data.len()];
-    stream.read_exact(&mut back).expect("read the echo");
-    assert_eq!(back, data);
+    assert_eq!(common::echo_exact(stream, data), data);
 }
 
 /// Waits (up to 10 s) for the log file's `listening` record and returns its address.

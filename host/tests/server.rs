@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{Server, echokit, events, read_log};
+use common::{Server, echo_exact, echokit, events, read_log};
 
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
 
@@ -15,14 +15,6 @@ fn connect(server: &Server) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set timeout");
     s
-}
-
-/// Writes `data`, then reads exactly as many bytes back.
-fn echo_exact(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
-    stream.write_all(data).expect("send");
-    let mut back = vec![0; data.len()];
-    stream.read_exact(&mut back).expect("read the echo");
-    back
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::time::Instant;
 
-use common::{GRACEFUL_STOP, Server, assert_clean_exit, echokit, events, read_log};
+use common::{GRACEFUL_STOP, Server, assert_clean_exit, echo_exact, echokit, events, read_log};
 
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
 
@@ -20,14 +20,6 @@ fn connect(addr: SocketAddr) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set timeout");
     s
-}
-
-/// Writes `data`, then reads exactly as many bytes back.
-fn echo_exact(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
-    stream.write_all(data).expect("send");
-    let mut back = vec![0; data.len()];
-    stream.read_exact(&mut back).expect("read the echo");
-    back
 }
 
 fn start(log: &Path, args: &[&str]) -> Server {

@@ -97,78 +97,55 @@ impl<P: UdpPolicy + ?Sized> UdpPolicy for &mut P {
 
 /// A peer address as text for a record, formatted on the stack (the core keeps addresses,
 /// not strings: 32 bytes per connection instead of a heap string).
-pub(super) struct PeerText {
-    buf: [u8; PeerText::MAX],
-    len: usize,
-}
+pub(super) struct PeerText(heapless::String<{ PeerText::MAX }>);
 
 impl PeerText {
     /// `[` + the longest IPv6 text (45) + `%` + a 10-digit scope + `]:65535`.
     const MAX: usize = 1 + 45 + 11 + 7;
 
     pub(super) fn new(addr: &SocketAddr) -> Self {
-        let mut text = PeerText {
-            buf: [0; PeerText::MAX],
-            len: 0,
-        };
+        let mut text = heapless::String::new();
+        // Cannot fail: MAX is the longest form a socket address takes.
         match addr {
             // The common case, by hand: `Display` through `core::fmt` costs ~10x more, and
             // an echo record is written per line.
             SocketAddr::V4(v4) => {
                 for (i, octet) in v4.ip().octets().into_iter().enumerate() {
                     if i > 0 {
-                        text.push(b'.');
+                        let _ = text.push('.');
                     }
-                    text.push_decimal(u16::from(octet));
+                    push_decimal(&mut text, u16::from(octet));
                 }
-                text.push(b':');
-                text.push_decimal(v4.port());
+                let _ = text.push(':');
+                push_decimal(&mut text, v4.port());
             }
-            // Cannot fail: MAX is the longest form a socket address takes.
             SocketAddr::V6(_) => {
                 let _ = fmt::write(&mut text, format_args!("{addr}"));
             }
         }
-        text
-    }
-
-    fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
-        }
-    }
-
-    fn push_decimal(&mut self, n: u16) {
-        let mut digits = [0u8; 5];
-        let mut at = digits.len();
-        let mut n = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
-            self.push(d);
-        }
+        PeerText(text)
     }
 
     pub(super) fn as_str(&self) -> &str {
-        // Only whole `str`s are ever appended, so this cannot fail.
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        &self.0
     }
 }
 
-impl fmt::Write for PeerText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+/// Appends `n` in decimal (what does not fit is left out).
+fn push_decimal<const N: usize>(text: &mut heapless::String<N>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        let _ = text.push(char::from(d));
     }
 }
 

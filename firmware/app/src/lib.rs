@@ -15,7 +15,6 @@ mod log;
 mod memory;
 mod net;
 mod nic_report;
-mod text;
 
 use core::fmt;
 use core::time::Duration;

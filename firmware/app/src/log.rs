@@ -11,8 +11,6 @@ use echo_core::record::{Event, Level, Record};
 use echo_core::service::Log;
 use echo_core::time::{Instant, Timestamp};
 
-use crate::text::Text;
-
 /// Longest message in one `echo` record (`--max-line`); a longer line is logged in pieces.
 /// The echo machine keeps a line in a buffer of this plus 2 bytes (`memory::Buf`).
 pub const MAX_LINE: usize = 254;
@@ -95,7 +93,7 @@ impl<const N: usize> LogRing<N> {
         if self.unreported == 0 {
             return;
         }
-        let mut text = Text::<96>::new();
+        let mut text = heapless::String::<96>::new();
         // Cannot fail: a u64 and the words fit.
         let _ = write!(
             text,

@@ -7,8 +7,6 @@ use core::fmt::Write;
 use echo_core::service::{Log, Service, UdpPolicy};
 use echo_core::time::Instant;
 
-use crate::text::Text;
-
 /// Least time between two reports.
 const EVERY_MS: u64 = 1000;
 
@@ -72,7 +70,7 @@ impl NicReport {
         if drops == self.reported || !due {
             return;
         }
-        let mut text = Text::<224>::new();
+        let mut text = heapless::String::<224>::new();
         // Cannot fail: the longest text fits (a name and 7 numbers of at most 10 digits).
         let _ = write!(
             text,

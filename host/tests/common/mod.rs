@@ -264,6 +264,15 @@ fn forward_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {
     }
 }
 
+/// Writes `data`, then reads exactly as many bytes back.
+pub fn echo_exact(stream: &mut std::net::TcpStream, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    stream.write_all(data).expect("send");
+    let mut back = vec![0; data.len()];
+    stream.read_exact(&mut back).expect("read the echo");
+    back
+}
+
 /// Sends `sig` to `pid` (a child this test started).
 #[cfg(unix)]
 pub fn signal(pid: u32, sig: i32) {
